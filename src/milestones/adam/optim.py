@@ -1,0 +1,256 @@
+"""Adam and the optimizers it was measured against, each a `torch.optim.Optimizer`.
+
+Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015 (arXiv:1412.6980).
+  Adam     Algorithm 1: moment estimates m, v with bias correction; AMSGrad (Reddi et al. 2018)
+           keeps the running maximum of v instead.
+  AdaMax   Section 7.1, Algorithm 2: the infinity-norm variant, u = max(beta2 * u, |g|).
+  AdamW    Loshchilov & Hutter 2019: weight decay applied to the weights, not added to the gradient.
+Baselines of the paper's Figures 1-2:
+  SGD      with (Nesterov) momentum (Sutskever et al. 2013 form).
+  AdaGrad  Duchi et al. 2011.
+  RMSProp  Tieleman & Hinton 2012.
+  AdaDelta Zeiler 2012.
+
+Parity: tests/test_adam.py runs 200 steps of each beside torch.optim.Adam / AdamW / Adamax /
+SGD(nesterov) / Adagrad / RMSprop / Adadelta and requires equal weights within 1e-6 relative.
+For that, each update is written in the same order of floating-point operations as the
+reference; where the reference departs from the paper (AdaMax adds eps inside the max), a
+comment says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+from torch.optim import Optimizer
+
+Params = Iterable[torch.Tensor] | Iterable[dict]
+
+
+def _check(lr: float, eps: float = 0.0, betas: tuple[float, float] = (0.0, 0.0)) -> None:
+    if lr < 0.0:
+        raise ValueError(f"learning rate must be >= 0, got {lr}")
+    if eps < 0.0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    for b in betas:
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+
+
+class _Base(Optimizer):
+    """Shared step(): closure handling and the per-parameter loop; subclasses write `_update`."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                self._update(p, p.grad, self.state[p], group)
+        return loss
+
+    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+
+class Adam(_Base):
+    """Adam (Algorithm 1). `decoupled=True` gives AdamW; `amsgrad=True` gives AMSGrad.
+
+    `bias_correction=False` drops the 1/(1 - beta^t) factors: the ablation of the paper's §3/§6.4.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+                 decoupled: bool = False, bias_correction: bool = True):
+        _check(lr, eps, betas)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, decoupled=decoupled,
+                                      bias_correction=bias_correction))
+
+    def _update(self, p, grad, state, group):
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        t = state["step"].item()
+        if wd != 0:
+            if group["decoupled"]:
+                p.mul_(1 - lr * wd)  # AdamW: decay the weights themselves
+            else:
+                grad = grad.add(p, alpha=wd)  # Adam: L2 penalty folded into the gradient
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(grad, 1 - beta1)  # m <- beta1 m + (1 - beta1) g
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v <- beta2 v + (1 - beta2) g^2
+        if group["amsgrad"]:
+            torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        if group["bias_correction"]:
+            # Bias correction (§3): m and v start at zero, so early estimates are scaled up.
+            step_size = lr / (1 - beta1 ** t)
+            bc2_sqrt = math.sqrt(1 - beta2 ** t)
+        else:
+            step_size, bc2_sqrt = lr, 1.0
+        denom = v.sqrt().div_(bc2_sqrt).add_(eps)
+        p.addcdiv_(m, denom, value=-step_size)  # theta <- theta - alpha m_hat / (sqrt(v_hat) + eps)
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay (default 1e-2, as in torch.optim.AdamW)."""
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, decoupled=True)
+
+
+class AdaMax(_Base):
+    """AdaMax (Algorithm 2): the second moment replaced by an exponentially weighted infinity norm."""
+
+    def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        _check(lr, eps, betas)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, grad, state, group):
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        t = state["step"].item()
+        if wd != 0:
+            grad = grad.add(p, alpha=wd)
+        m, u = state["exp_avg"], state["exp_inf"]
+        m.lerp_(grad, 1 - beta1)
+        # u <- max(beta2 u, |g|). The reference adds eps to |g| inside the max so u is never 0.
+        torch.maximum(u.mul_(beta2), grad.abs().add_(eps), out=u)
+        p.addcdiv_(m, u, value=-lr / (1 - beta1 ** t))  # only m needs bias correction
+
+
+class SGD(_Base):
+    """SGD with momentum; `nesterov=True` evaluates the gradient at the look-ahead point."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        _check(lr)
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay))
+
+    def _update(self, p, grad, state, group):
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd != 0:
+            grad = grad.add(p, alpha=wd)
+        if mu != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.clone().detach()
+            else:
+                buf.mul_(mu).add_(grad)  # b <- mu b + g
+            grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf  # Nesterov: g + mu b
+        p.add_(grad, alpha=-lr)
+
+
+class AdaGrad(_Base):
+    """AdaGrad: per-coordinate steps scaled by the root of the sum of all past squared gradients."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0):
+        _check(lr, eps)
+        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value))
+
+    def _update(self, p, grad, state, group):
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
+                                           memory_format=torch.preserve_format)
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        state["sum"].addcmul_(grad, grad, value=1)
+        std = state["sum"].sqrt().add_(group["eps"])
+        p.addcdiv_(grad, std, value=-group["lr"])
+
+
+class RMSProp(_Base):
+    """RMSProp: steps divided by a running root-mean-square of recent gradients."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0):
+        _check(lr, eps, (alpha, momentum))
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum))
+
+    def _update(self, p, grad, state, group):
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        sq = state["square_avg"]
+        sq.mul_(group["alpha"]).addcmul_(grad, grad, value=1 - group["alpha"])
+        avg = sq.sqrt().add_(group["eps"])
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf.mul_(group["momentum"]).addcdiv_(grad, avg)
+            p.add_(buf, alpha=-group["lr"])
+        else:
+            p.addcdiv_(grad, avg, value=-group["lr"])
+
+
+class AdaDelta(_Base):
+    """AdaDelta: RMSProp whose step is rescaled by a running RMS of past updates (units match)."""
+
+    def __init__(self, params: Params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        _check(lr, eps, (rho,))
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, grad, state, group):
+        rho, eps = group["rho"], group["eps"]
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        sq, acc = state["square_avg"], state["acc_delta"]
+        sq.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+        std = sq.add(eps).sqrt_()
+        delta = acc.add(eps).sqrt_().div_(std).mul_(grad)  # RMS[dx] / RMS[g] * g
+        acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+        p.add_(delta, alpha=-group["lr"])
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "adam": Adam, "adamw": AdamW, "adamax": AdaMax, "sgd": SGD, "adagrad": AdaGrad,
+    "rmsprop": RMSProp, "adadelta": AdaDelta,
+}
+
+
+def build(name: str, params: Params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9) -> Optimizer:
+    """The optimizer `name` with the settings the milestones' tasks use."""
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay)
+    if name == "adamw":
+        return AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return RMSProp(params, lr=lr, weight_decay=weight_decay)
+    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)  # type: ignore[call-arg]
