@@ -43,7 +43,7 @@ class Config(TrainConfig):
 
 
 PRESETS = {
-    "tiny": dict(dataset="digits", steps=30, batch_size=32, lr=1e-3, hidden=64, eval_every=15,
+    "tiny": dict(dataset="digits", steps=30, batch_size=32, lr=3e-3, hidden=64, eval_every=15,
                  schedule="constant", log_every=5),
     "small": dict(steps=600, batch_size=128, lr=1e-3, schedule="constant", eval_every=200),
     "paper": dict(steps=90_000, batch_size=128, lr=1e-3, schedule="constant", eval_every=5000,

