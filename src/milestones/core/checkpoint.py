@@ -118,7 +118,9 @@ def resolve(path: Path) -> Path:
         found = latest(root)
         if found is not None:
             return found
-    if (path / "model.safetensors").exists() or any(path.glob(".tmp-*")):
+    unfinished = [p for root in (path / "ckpt", path) if root.is_dir()
+                  for p in root.iterdir() if p.name.startswith(("step_", ".tmp-"))]
+    if (path / "model.safetensors").exists() or unfinished:
         raise UserError(f"{path} holds an unfinished checkpoint (no {MARKER} marker); "
                         "it was interrupted while writing and cannot be resumed")
     raise UserError(f"no finished checkpoint under {path}")

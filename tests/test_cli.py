@@ -1,0 +1,96 @@
+"""The `milestones` command in subprocesses: smoke runs and bad input."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_help_list_info():
+    r = run_cli("--help")
+    assert r.returncode == 0 and "reproduce" in r.stdout
+    r = run_cli("list")
+    assert r.returncode == 0 and "alexnet" in r.stdout and "not built yet" in r.stdout
+    r = run_cli("info", "resnet")
+    assert r.returncode == 0 and "--depth" in r.stdout and "degradation" in r.stdout
+
+
+def test_train_tiny_writes_a_run(tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("train", "resnet", "--preset", "tiny", "--out", out, "--steps", "6", "--lr", "0.01")
+    assert r.returncode == 0, r.stderr
+    assert (out / "metrics.jsonl").exists() and (out / "config.json").exists()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["split"] == "eval" and "test_acc" in rows[-1]
+    assert json.loads((out / "config.json").read_text())["config"]["lr"] == 0.01
+    assert list((out / "ckpt").glob("step_0000006/COMPLETE"))
+    assert list((out / "tb").iterdir())  # TensorBoard scalars
+
+
+def test_reproduce_tiny(tmp_path):
+    r = run_cli("reproduce", "adam", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "rep")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads((tmp_path / "rep" / "converges-fastest" / "evidence.json").read_text())
+    assert ev["verdict"] in ("holds", "does not hold") and ev["holds"] == (ev["verdict"] == "holds")
+    assert (tmp_path / "rep" / "converges-fastest" / "figure.png").stat().st_size > 1000
+
+
+def test_tour_tiny(tmp_path):
+    r = run_cli("tour", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "tour", timeout=900)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "tour" / "index.html").read_text()
+    for name in ("alexnet", "adam", "resnet", "not built yet", "data:image/png;base64"):
+        assert name in page
+    md = (tmp_path / "tour" / "report.md").read_text()
+    assert "| 1 | 2012 | alexnet |" in md and "gpt" in md
+
+
+BAD = [
+    (["train", "nosuchnet"], "unknown milestone"),
+    (["train", "resnet", "--preset", "tiny", "--no-such-option", "1"], "unknown option --no-such-option"),
+    (["train", "resnet", "--preset", "tiny", "--lr", "fast"], "bad value 'fast' for --lr"),
+    (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step}"),
+    (["train", "resnet", "--preset", "huge"], "unknown preset"),
+    (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
+    (["train", "gpt"], "not built yet"),
+    (["frobnicate"], "unknown verb"),
+    (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    r = run_cli(*args, "--out", tmp_path / "out") if args[0] == "train" else run_cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("milestones: error:") and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_truncated_checkpoint_and_wrong_milestone(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", "adam", "--preset", "tiny", "--out", out, "--steps", "4").returncode == 0
+    ck = next((out / "ckpt").glob("step_*"))
+    # a checkpoint of another milestone
+    r = run_cli("train", "resnet", "--resume", "--out", out)
+    assert r.returncode == 2 and "is a run of 'adam', not 'resnet'" in r.stderr and "Traceback" not in r.stderr
+    # a truncated state file
+    raw = (ck / "state.pt").read_bytes()
+    (ck / "state.pt").write_bytes(raw[: len(raw) // 2])
+    r = run_cli("train", "adam", "--resume", "--out", out, "--steps", "8")
+    assert r.returncode == 2 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # a truncated weights file
+    (ck / "state.pt").write_bytes(raw)
+    w = (ck / "model.safetensors").read_bytes()
+    (ck / "model.safetensors").write_bytes(w[:100])
+    r = run_cli("train", "adam", "--resume", "--out", out, "--steps", "8")
+    assert r.returncode == 2 and "cannot read weights" in r.stderr and "Traceback" not in r.stderr
+    # an unfinished checkpoint (no completion marker) is never resumed
+    for p in (out / "ckpt").glob("step_*"):
+        (p / "COMPLETE").unlink()
+    r = run_cli("train", "adam", "--resume", "--out", out)
+    assert r.returncode == 2 and "unfinished checkpoint" in r.stderr
