@@ -12,8 +12,13 @@ from milestones.resnet.model import load_torchvision as load_resnet
 
 OPT_PAIRS = {
     "adam": (lambda p: ours.Adam(p, lr=1e-2, weight_decay=1e-3), lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3)),
+    "adam-loop": (lambda p: ours.Adam(p, lr=1e-2, weight_decay=1e-3, foreach=False),
+                  lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, foreach=False)),
     "amsgrad": (lambda p: ours.Adam(p, lr=1e-2, amsgrad=True), lambda p: torch.optim.Adam(p, lr=1e-2, amsgrad=True)),
+    "amsgrad-loop": (lambda p: ours.Adam(p, lr=1e-2, amsgrad=True, foreach=False),
+                     lambda p: torch.optim.Adam(p, lr=1e-2, amsgrad=True, foreach=False)),
     "adamw": (lambda p: ours.AdamW(p, lr=1e-2), lambda p: torch.optim.AdamW(p, lr=1e-2)),
+    "adamw-loop": (lambda p: ours.AdamW(p, lr=1e-2, foreach=False), lambda p: torch.optim.AdamW(p, lr=1e-2)),
     "adamax": (lambda p: ours.AdaMax(p, lr=1e-2), lambda p: torch.optim.Adamax(p, lr=1e-2)),
     "sgd-nesterov": (lambda p: ours.SGD(p, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=1e-4),
                      lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=1e-4)),
@@ -60,6 +65,27 @@ def test_adam_without_bias_correction_differs_early():
     # with correction the first step is lr * sign(g); without, m/sqrt(v) = 0.1/sqrt(0.001) = 3.16
     assert torch.allclose(step_with, torch.full((3,), 0.1), atol=1e-6)
     assert torch.allclose(-w2.detach(), torch.full((3,), 0.1 * 0.1 / 0.001 ** 0.5), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kw", [{}, {"bias_correction": False}, {"amsgrad": True, "weight_decay": 0.1},
+                                {"decoupled": True, "weight_decay": 0.1}])
+def test_adam_foreach_and_loop_agree_with_mixed_dtypes(kw):
+    """The list-op path buckets tensors by (device, dtype); both paths give the same weights."""
+    def run(foreach):
+        torch.manual_seed(0)
+        ps = [torch.randn(5, 3, requires_grad=True), torch.randn(7, dtype=torch.float64, requires_grad=True),
+              torch.randn(2, requires_grad=True)]
+        opt = ours.Adam(ps, lr=0.05, foreach=foreach, **kw)
+        for i in range(20):
+            for j, p in enumerate(ps):
+                p.grad = None if (i + j) % 5 == 0 else torch.sin(p.detach() * (i + 1)) + 0.1 * j
+            opt.step()
+        return [p.detach() for p in ps], opt.state_dict()
+
+    (a, sa), (b, sb) = run(True), run(False)
+    for x, y in zip(a, b):
+        assert torch.allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert [s["step"].item() for s in sa["state"].values()] == [s["step"].item() for s in sb["state"].values()]
 
 
 def test_optimizer_rejects_bad_hyperparameters():

@@ -11,7 +11,7 @@ Baselines of the paper's Figures 1-2:
   RMSProp  Tieleman & Hinton 2012.
   AdaDelta Zeiler 2012.
 
-Parity: tests/test_adam.py runs 200 steps of each beside torch.optim.Adam / AdamW / Adamax /
+Parity: tests/test_parity.py runs 200 steps of each beside torch.optim.Adam / AdamW / Adamax /
 SGD(nesterov) / Adagrad / RMSprop / Adadelta and requires equal weights within 1e-6 relative.
 For that, each update is written in the same order of floating-point operations as the
 reference; where the reference departs from the paper (AdaMax adds eps inside the max), a
@@ -49,13 +49,17 @@ class _Base(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                self._update(p, p.grad, self.state[p], group)
+            params = [p for p in group["params"] if p.grad is not None]
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            if params:
+                self._update_group(params, group)
         return loss
+
+    def _update_group(self, params: list[torch.Tensor], group: dict) -> None:
+        """One step for every parameter of a group; the default is one `_update` per tensor."""
+        for p in params:
+            self._update(p, p.grad, self.state[p], group)
 
     def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -65,24 +69,74 @@ class Adam(_Base):
     """Adam (Algorithm 1). `decoupled=True` gives AdamW; `amsgrad=True` gives AMSGrad.
 
     `bias_correction=False` drops the 1/(1 - beta^t) factors: the ablation of the paper's §3/§6.4.
+    `foreach=True` (the default) updates all tensors of a group with list ops (fast with many
+    tensors); `foreach=False` is the per-tensor loop, the easier one to read. Both give equal results.
     """
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
-                 decoupled: bool = False, bias_correction: bool = True):
+                 decoupled: bool = False, bias_correction: bool = True, foreach: bool = True):
         _check(lr, eps, betas)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, decoupled=decoupled,
-                                      bias_correction=bias_correction))
+                                      bias_correction=bias_correction, foreach=foreach))
 
-    def _update(self, p, grad, state, group):
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    @staticmethod
+    def _init_state(p: torch.Tensor, state: dict, group: dict) -> None:
         if not state:
             state["step"] = torch.tensor(0.0)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update_group(self, params, group):
+        if not group.get("foreach", True):  # groups saved before the flag existed
+            return super()._update_group(params, group)
+        # The same update as `_update`, written over lists: one `torch._foreach_*` call updates
+        # every tensor of a (device, dtype) bucket, instead of a Python loop issuing ~8 small ops
+        # per tensor. The arithmetic is identical, term by term.
+        buckets: dict[tuple, list[torch.Tensor]] = {}
+        for p in params:
+            self._init_state(p, self.state[p], group)
+            buckets.setdefault((p.device, p.dtype), []).append(p)
+        for ps in buckets.values():
+            self._update_foreach(ps, group)
+
+    def _update_foreach(self, ps: list[torch.Tensor], group: dict) -> None:
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        states = [self.state[p] for p in ps]
+        grads = [p.grad for p in ps]
+        ms = [s["exp_avg"] for s in states]
+        vs = [s["exp_avg_sq"] for s in states]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1.0)
+        if wd != 0:
+            if group["decoupled"]:
+                torch._foreach_mul_(ps, 1 - lr * wd)
+            else:
+                grads = torch._foreach_add(grads, ps, alpha=wd)
+        torch._foreach_lerp_(ms, grads, 1 - beta1)  # m <- beta1 m + (1 - beta1) g
+        torch._foreach_mul_(vs, beta2)  # v <- beta2 v + (1 - beta2) g^2
+        torch._foreach_addcmul_(vs, grads, grads, 1 - beta2)
+        if group["amsgrad"]:
+            vmax = [s["max_exp_avg_sq"] for s in states]
+            torch._foreach_maximum_(vmax, vs)
+            vs = vmax
+        ts = [t.item() for t in steps]
+        if group["bias_correction"]:
+            neg_step_sizes = [-lr / (1 - beta1 ** t) for t in ts]
+            bc2_sqrts = [math.sqrt(1 - beta2 ** t) for t in ts]
+        else:
+            neg_step_sizes, bc2_sqrts = [-lr] * len(ts), [1.0] * len(ts)
+        denoms = torch._foreach_sqrt(vs)
+        torch._foreach_div_(denoms, bc2_sqrts)
+        torch._foreach_add_(denoms, eps)
+        torch._foreach_addcdiv_(ps, ms, denoms, neg_step_sizes)  # theta <- theta - alpha m_hat / (sqrt(v_hat) + eps)
+
+    def _update(self, p, grad, state, group):
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        self._init_state(p, state, group)
         state["step"] += 1
         t = state["step"].item()
         if wd != 0:
@@ -110,8 +164,8 @@ class AdamW(Adam):
     """AdamW: Adam with decoupled weight decay (default 1e-2, as in torch.optim.AdamW)."""
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, decoupled=True)
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, foreach: bool = True):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, decoupled=True, foreach=foreach)
 
 
 class AdaMax(_Base):

@@ -33,18 +33,14 @@ SETTINGS = {
 WIDTHS = (32, 32, 32)
 
 
-class _TrainOnly(ClassificationTask):
-    def evaluate(self, model, device):
-        return {}
-
-
 def _job(depth: int, residual: bool, seed: int, steps: int) -> dict:
     cfg = Config(steps=steps, batch_size=128, lr=0.05, schedule="constant", log_every=1, seed=seed,
                  tensorboard=False)
     mc = ResNetConfig(depth=depth, style="cifar", residual=residual, n_classes=10, in_channels=1,
                       widths=WIDTHS, dims=1)
-    task = _TrainOnly("resnet", cfg, images.mnist1d(), lambda: ResNet(mc),
-                      lambda m: optim.SGD(m.parameters(), lr=0.05, momentum=0.9))
+    task = ClassificationTask("resnet", cfg, images.mnist1d(), lambda: ResNet(mc),
+                              lambda m: optim.SGD(m.parameters(), lr=0.05, momentum=0.9),
+                              evaluate=False)
     result = train(task, None, verbose=False)
     _, losses = result.series("loss")
     return {"depth": depth, "residual": residual, "seed": seed, "losses": losses}
