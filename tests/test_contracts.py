@@ -33,11 +33,13 @@ def test_forward_backward_shapes(name):
     task = m.make_task(cfg)
     torch.manual_seed(0)
     model = task.build_model()
-    x, y = task.batch(0, 0, Dist())
+    task.attach(model, torch.device("cpu"))  # as the trainer does before the first batch
+    batch = task.batch(0, 0, Dist())
+    x = batch[0]
     assert len(x) == cfg.batch_size
-    logits = model(x)
-    assert logits.shape == (cfg.batch_size, task.data.n_classes)
-    loss, metrics = task.loss(model, (x, y))
+    out = model(x)
+    assert out.dim() == 2 and out.shape[0] == cfg.batch_size  # (B, classes) or (B, actions)
+    loss, metrics = task.loss(model, batch)
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -68,7 +70,7 @@ def test_checkpoint_round_trip(name, tmp_path):
     checkpoint.load_weights(ck, fresh)
     state = checkpoint.load_state(ck)
     assert state["step"] == 3 and "optimizer" in state and "rng" in state
-    x, _ = task.batch(0, 0, Dist())
+    x = task.batch(0, 0, Dist())[0]
     result.model.eval()
     fresh.eval()
     assert torch.equal(result.model(x), fresh(x))
@@ -81,7 +83,14 @@ def test_overfits_one_batch(name):
     if hasattr(cfg, "dropout"):
         cfg = dataclasses.replace(cfg, dropout=0.0)
     task = m.make_task(cfg)
-    task.batch = lambda step, micro, d, _f=task.batch: _f(0, micro, d)  # always the first batch
+    first = {}
+
+    def same_batch(step, micro, d, _f=task.batch):  # always the first batch (DQN: fixed targets too)
+        if micro not in first:
+            first[micro] = _f(0, micro, d)
+        return first[micro]
+
+    task.batch = same_batch
     result = train(task, None, verbose=False)
     _, losses = result.series("loss")
     assert losses[-1] < 0.25 * losses[0], (losses[0], losses[-1])

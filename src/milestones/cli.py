@@ -31,7 +31,7 @@ verbs:
                                          train with the shared trainer (presets: tiny, small, paper)
   reproduce NAME [--preset P] [--seeds K] [--out DIR]
                                          run the paper's claims in miniature: verdict, figure, evidence.json
-  sample NAME --run DIR                  use a trained run (where the milestone has something to show)
+  sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF
   tour [--preset P] [--seeds K] [--out DIR]
                                          every built milestone's claims in historical order -> a report
 
@@ -96,7 +96,7 @@ def cmd_list(args: list[str]) -> int:
     for m in registry.historical():
         status = "built" if m.built else "not built yet"
         print(f"{m.number:>2}. {m.name:<12} {m.year:<10} {m.title}")
-        print(f"    {m.authors}. {status}")
+        print(f"    {m.authors.rstrip('.')}. {status}")
         for claim, ev in sorted(verdicts.get(m.name, {}).items()):
             print(f"    last verdict [{ev.preset}] {claim}: {ev.verdict} ({ev.ours})")
     return 0
@@ -110,7 +110,7 @@ def cmd_info(args: list[str]) -> int:
         raise UserError("info needs a milestone name; see milestones list")
     m = registry.get(args.pop(0))
     _no_extra(args, "info")
-    print(f"{m.name} ({m.year}): {m.title}\n{m.authors}. {m.link}\n\nidea:  {m.idea}\nclaim: {m.claim}")
+    print(f"{m.name} ({m.year}): {m.title}\n{m.authors.rstrip('.')}. {m.link}\n\nidea:  {m.idea}\nclaim: {m.claim}")
     if not m.built:
         print("\nstatus: not built yet")
         return 0
@@ -144,16 +144,7 @@ def cmd_train(args: list[str]) -> int:
     out = _take(args, "--out")
     if resume:
         run_dir = Path(out) if out else _latest_run(m.name)
-        cfg_file = run_dir / "config.json"
-        if not cfg_file.exists():
-            raise UserError(f"cannot resume: {run_dir} has no config.json (is it a run folder?)")
-        try:
-            saved = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"cannot resume: {cfg_file} is damaged") from None
-        if saved.get("milestone") != m.name:
-            raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
-        cfg = C.apply_overrides(C.from_dict(m.config_cls, saved["config"]), args)
+        cfg = C.apply_overrides(_saved_config(m, run_dir, "cannot resume: "), args)
     else:
         cfg = C.apply_overrides(m.config(preset or "small"), args)
         run_dir = Path(out) if out else runs_root() / m.name / time.strftime("%Y%m%d-%H%M%S")
@@ -166,6 +157,22 @@ def cmd_train(args: list[str]) -> int:
         print(f"{m.name}: step {result.step}, {shown}")
         print(f"run folder: {result.run_dir}  (checkpoint {result.checkpoint})")
     return 0
+
+
+def _saved_config(m, run_dir: Path, prefix: str = ""):
+    """The config a run of milestone `m` was started with, read from its config.json."""
+    from .core import config as C
+
+    cfg_file = run_dir / "config.json"
+    if not cfg_file.is_file():
+        raise UserError(f"{prefix}{run_dir} has no config.json (is it a run folder?)")
+    try:
+        saved = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{prefix}{cfg_file} is damaged") from None
+    if saved.get("milestone") != m.name:
+        raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
+    return C.from_dict(m.config_cls, saved["config"])
 
 
 def _is_rank0() -> bool:
@@ -219,13 +226,31 @@ def cmd_tour(args: list[str]) -> int:
 
 
 def cmd_sample(args: list[str]) -> int:
+    import importlib
+    import importlib.util
+
     from . import registry
+    from .core import checkpoint as ckpt
 
     if not args or args[0].startswith("-"):
-        raise UserError("sample needs a milestone name")
+        raise UserError("sample needs a milestone name, e.g. milestones sample dqn --run runs/dqn/RUN")
     m = registry.get(args.pop(0))
-    raise UserError(f"{m.name} has nothing to sample yet: sampling comes with the generative "
-                    "milestones (gan, seq2seq, transformer, gpt) and dqn")
+    run = _take(args, "--run")
+    count = _take(args, "--count")
+    out = _take(args, "--out")
+    if not m.built or importlib.util.find_spec(f"milestones.{m.name}.sample") is None:
+        raise UserError(f"{m.name} has nothing to sample: sampling comes with the generative "
+                        "milestones (gan, seq2seq, transformer, gpt) and dqn")
+    if run is None:
+        raise UserError(f"sample needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
+    run_dir = Path(run)
+    cfg = _saved_config(m, run_dir)
+    checkpoint = ckpt.resolve(run_dir)
+    ckpt.read_meta(checkpoint, m.name)
+    module = importlib.import_module(f"milestones.{m.name}.sample")
+    module.sample(cfg, checkpoint, _int(count, "--count") if count else None,
+                  Path(out) if out else run_dir / "samples", args)
+    return 0
 
 
 VERBS: dict[str, Callable[[list[str]], int]] = {

@@ -19,7 +19,7 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -69,8 +69,9 @@ def versions() -> dict[str, str]:
 
 
 def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, Any],
-         meta: dict[str, Any], keep: int = 2) -> Path:
-    """Write one checkpoint atomically and keep only the newest `keep`."""
+         meta: dict[str, Any], keep: int = 2, extra: Callable[[Path], None] | None = None) -> Path:
+    """Write one checkpoint atomically and keep only the newest `keep`. `extra(folder)` may add
+    files (a task's large state) before the completion marker is written."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = ckpt_root / name
@@ -82,6 +83,8 @@ def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, An
     torch.save(state, tmp / "state.pt")
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step, "versions": versions()},
                                               indent=2, default=str))
+    if extra is not None:
+        extra(tmp)
     with open(tmp / MARKER, "w") as f:
         f.write(str(step))
         f.flush()

@@ -81,7 +81,7 @@ def markdown(results: dict[str, list[Evidence]], times: dict[str, float], total:
             lines.append(f"| {m.number} | {m.year} | {m.name} | {ev.title} | {ev.paper_value} | {ev.ours} | "
                          f"**{ev.verdict}** | {ev.seconds:.0f} s |")
     for m in registry.historical():
-        lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors}. {m.link}", "",
+        lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
         if m.name not in results:
             lines.append("Not built yet.")
@@ -115,12 +115,13 @@ def to_html(results: dict[str, list[Evidence]], times: dict[str, float], total: 
     rows, sections = [], []
     for m in registry.historical():
         built = m.name in results
+        authors = m.authors.rstrip(".")
         verdicts = ", ".join(f'<span class="{ "ok" if ev.holds else "no"}">{e(ev.verdict)}</span>'
                              for ev in results.get(m.name, [])) or '<span class="nb">not built yet</span>'
         rows.append(f'<tr><td>{m.year}</td><td><a href="#{m.name}">{e(m.name)}</a></td><td>{e(m.title)}</td>'
                     f'<td>{verdicts}</td></tr>')
         body = [f'<section id="{m.name}"><h2>{m.number}. {e(m.name)} <small>{m.year}</small></h2>',
-                f'<p><em>{e(m.title)}</em>, {e(m.authors)}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
+                f'<p><em>{e(m.title)}</em>, {e(authors)}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
                 f'<p class="idea">{e(m.idea)}</p>']
         if not built:
             body.append(f'<p class="nb">Not built yet. Its claim: {e(m.claim)}</p>')

@@ -8,6 +8,7 @@ uninterrupted run would have seen, and DDP ranks take disjoint slices of one glo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,6 +70,24 @@ class Task:
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         return {}
+
+    def attach(self, model: nn.Module, device: torch.device) -> None:
+        """Called once the model is built (and restored, on resume), before the first batch.
+        Tasks whose batches depend on the model (DQN acts in its environment with it) keep it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Task state beyond model, optimizer and RNGs that `--resume` must restore (e.g. DQN's
+        episode counters). Saved in state.pt, so only tensors, numbers, strings, lists, dicts."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save_files(self, folder: Path) -> None:
+        """Write large task state (DQN's replay buffer) into a checkpoint folder being written."""
+
+    def load_files(self, folder: Path) -> None:
+        """Read back what `save_files` wrote, on resume."""
 
     def should_stop(self, step: int, metrics: dict[str, float]) -> bool:
         """Called after every optimizer step with its training metrics; True ends training early

@@ -151,6 +151,8 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
+        task.load_state_dict(state.get("task", {}))
+        task.load_files(last_ckpt)
         if d.main:
             ckpt.set_rng_state(state["rng"])
         else:  # only rank 0's generators are saved; other ranks continue from a fresh stream
@@ -162,6 +164,7 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
         run_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         (run_dir / "config.json").write_text(json.dumps(meta, indent=2, default=str))  # type: ignore[operator]
 
+    task.attach(model, device)
     train_model: nn.Module = model
     if d.enabled:
         ids = [device.index] if device.type == "cuda" else None
@@ -175,8 +178,9 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
         nonlocal last_ckpt
         if writes:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "step": step, "rng": ckpt.rng_state()}
-            last_ckpt = ckpt.save(ckpt_root, step, model, state, meta, keep=cfg.keep_ckpts)  # type: ignore[arg-type]
+                     "step": step, "rng": ckpt.rng_state(), "task": task.state_dict()}
+            last_ckpt = ckpt.save(ckpt_root, step, model, state, meta, keep=cfg.keep_ckpts,  # type: ignore[arg-type]
+                                  extra=task.save_files)
         distributed.barrier(d)
         return last_ckpt
 

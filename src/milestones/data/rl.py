@@ -1,0 +1,113 @@
+"""Environments for the reinforcement-learning milestone, through gymnasium, with no download.
+
+Classic control (CartPole-v1, Acrobot-v1, MountainCar-v0, ...) ships with gymnasium; the Atari
+games ship inside the ale-py wheel, ROMs included. Atari follows Mnih et al. 2015 (Methods,
+"Preprocessing"): the emulator runs with frameskip 1 and gymnasium's AtariPreprocessing repeats
+each action 4 times, max-pools the last two frames, converts to grey and resizes to 84x84;
+FrameStackObservation stacks the last 4 processed frames; up to 30 no-op actions start each
+episode. Rewards are clipped to their sign by the DQN task, not here, so episode returns
+reported are the game's scores.
+
+Vector environments use gymnasium's explicit SAME_STEP autoreset: the step that ends an episode
+returns the next episode's first observation and, in info["final_obs"], the last observation of
+the episode that ended (needed to bootstrap an episode cut by a time limit).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ..core.config import UserError
+
+_ALE_REGISTERED = False
+
+
+def _register_ale() -> None:
+    global _ALE_REGISTERED
+    if not _ALE_REGISTERED:
+        try:
+            import ale_py
+        except ImportError as e:  # pragma: no cover - ale-py is a dependency
+            raise UserError("Atari needs the ale-py package: pip install ale-py") from e
+        gym.register_envs(ale_py)
+        _ALE_REGISTERED = True
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or "NoFrameskip" in env_id
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    env_id: str
+    obs_shape: tuple[int, ...]
+    obs_dtype: np.dtype
+    n_actions: int
+    atari: bool
+    frame_stack: int  # 1 for vector observations
+
+
+def make_env(env_id: str, render_mode: str | None = None, frame_stack: int = 4,
+             sticky_actions: float = 0.0, max_episode_steps: int | None = None) -> gym.Env:
+    """One environment, Atari-preprocessed where the id is an Atari game. Errors are UserErrors."""
+    atari = is_atari(env_id)
+    if atari:
+        _register_ale()
+    if render_mode is not None:  # classic control draws with pygame: no window, no audio device
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    kwargs: dict[str, Any] = {}
+    if atari:
+        # The paper's 2015 setting has no sticky actions; gymnasium's v5 default is 0.25.
+        kwargs = dict(frameskip=1, repeat_action_probability=sticky_actions)
+    if max_episode_steps:
+        kwargs["max_episode_steps"] = max_episode_steps
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    except gym.error.Error as e:
+        hint = "classic control: CartPole-v1, Acrobot-v1, MountainCar-v0; Atari: ALE/Pong-v5, ALE/Breakout-v5"
+        raise UserError(f"cannot make environment {env_id!r} ({e}); known ids include {hint}") from None
+    except ImportError as e:
+        raise UserError(f"environment {env_id!r} needs a package that is missing: {e}") from None
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        env.close()
+        raise UserError(f"{env_id} has a {type(env.action_space).__name__} action space; DQN needs a "
+                        "discrete one (one Q-value per action)")
+    if atari:
+        env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84,
+                                              terminal_on_life_loss=False, grayscale_obs=True)
+        env = gym.wrappers.FrameStackObservation(env, frame_stack, padding_type="reset")
+    space = env.observation_space
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 3):
+        env.close()
+        raise UserError(f"{env_id} has observations {space}; supported are vectors and (frames, H, W) images")
+    return env
+
+
+def describe(env: gym.Env, env_id: str, frame_stack: int) -> EnvSpec:
+    space = env.observation_space
+    atari = is_atari(env_id)
+    return EnvSpec(env_id, tuple(space.shape), np.dtype(space.dtype), int(env.action_space.n), atari,
+                   frame_stack if atari else 1)
+
+
+def make_vec(env_id: str, n_envs: int, **kwargs: Any) -> tuple[gym.vector.SyncVectorEnv, EnvSpec]:
+    """`n_envs` copies stepped in this process, with SAME_STEP autoreset (see the module docstring)."""
+    probe = make_env(env_id, **kwargs)  # validates the id before the vector env is built
+    spec = describe(probe, env_id, kwargs.get("frame_stack", 4))
+    probe.close()
+    vec = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kwargs) for _ in range(n_envs)],
+                                   autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return vec, spec
+
+
+def final_observations(info: dict[str, Any], done: np.ndarray) -> list[np.ndarray | None]:
+    """The last observation of each environment whose episode ended this step (None elsewhere)."""
+    finals = info.get("final_obs")
+    return [finals[e] if done[e] else None for e in range(len(done))] if finals is not None \
+        else [None] * len(done)

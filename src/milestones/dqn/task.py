@@ -1,0 +1,288 @@
+"""DQN's training task: the environment loop, replay and target network inside the shared trainer.
+
+Mnih et al. 2015, Methods and Algorithm 1. One trainer step is one gradient update on a
+minibatch from replay; the task's `batch()` first lets the agent act in its environments
+(every `gradient_steps` updates it collects `train_freq` more environment steps with an
+epsilon-greedy policy) and syncs the target network every `target_update` updates. The loss is
+the Huber loss between Q(s, a) and r + gamma max_a' Q_target(s', a') (the paper's clipping of
+the error term to [-1, 1] is exactly the Huber loss's gradient), with no bootstrap past a
+terminal state. On Atari the rewards are clipped to their sign (Methods, "Training details").
+
+Ablations of the Nature paper's Extended Data Table 3: `--no-replay` keeps only the latest
+`train_freq` steps in replay (updates see fresh, correlated experience only); `--no-target`
+bootstraps from the online network itself (as if the target were synced every update).
+
+Resume restores the networks (online and target), optimizer, update and environment-step
+counters (hence epsilon), episode statistics and every RNG; with `--save-replay` also the
+replay buffer, otherwise the buffer is refilled with `learning_starts` fresh steps. The
+episode that was running is not restored: environments start a new one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..adam import optim
+from ..core.config import TrainConfig, UserError
+from ..core.distributed import Dist
+from ..core.task import Task
+from ..data import rl
+from .model import QAgent, QNetConfig
+from .replay import ReplayBuffer
+
+
+@dataclass
+class Config(TrainConfig):
+    env: str = "CartPole-v1"
+    """gymnasium id with a discrete action space: CartPole-v1, Acrobot-v1, ALE/Pong-v5, ..."""
+    env_steps: int = 50_000
+    """Environment steps to train for (the update count --steps is derived from it)."""
+    n_envs: int = 1
+    """Environments stepped side by side (a gymnasium SyncVectorEnv)."""
+    buffer_size: int = 100_000
+    """Replay memory capacity in transitions (the paper: 1,000,000)."""
+    learning_starts: int = 1000
+    """Environment steps collected before the first update."""
+    train_freq: int = 256
+    """Environment steps collected between rounds of updates (the paper: 4)."""
+    gradient_steps: int = 128
+    """Updates per round (the paper: 1)."""
+    target_update: int = 128
+    """Updates between copies of the online network into the target network (the paper's C)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    eps_start: float = 1.0
+    """Initial exploration epsilon."""
+    eps_end: float = 0.04
+    """Final exploration epsilon."""
+    exploration_steps: int = 8000
+    """Environment steps over which epsilon falls linearly from eps-start to eps-end."""
+    eval_epsilon: float = 0.05
+    """Epsilon of the evaluation episodes (the paper: 0.05)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation."""
+    eval_interval: int = 5000
+    """Environment steps between evaluations (0: only at the end)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of the MLP Q-network (vector observations)."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """adam, or rmsprop with the paper's decay 0.95 and eps 0.01."""
+    no_replay: bool = False
+    """Ablation: replay holds only the latest train-freq steps."""
+    no_target: bool = False
+    """Ablation: bootstrap from the online network (no target network)."""
+    clip_rewards: bool = False
+    """Clip rewards to their sign (on by default for Atari in the paper preset)."""
+    frame_stack: int = 4
+    """Atari: processed frames stacked into one observation."""
+    sticky_actions: float = 0.0
+    """Atari: probability of repeating the previous action (the 2015 paper: 0)."""
+    save_replay: bool = False
+    """Write the replay buffer into checkpoints, so --resume restores it (large on Atari)."""
+
+    def check(self) -> None:
+        for name in ("env_steps", "n_envs", "buffer_size", "train_freq", "gradient_steps", "target_update",
+                     "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 <= self.eps_end <= self.eps_start <= 1 or not 0 <= self.eval_epsilon <= 1:
+            raise UserError("epsilons must satisfy 0 <= --eps-end <= --eps-start <= 1, and 0 <= --eval-epsilon <= 1")
+        if not 0 <= self.gamma <= 1:
+            raise UserError("--gamma must lie in [0, 1]")
+        per_round = self.train_freq * self.n_envs
+        if self.env_steps < self.learning_starts + per_round:
+            raise UserError(f"--env-steps {self.env_steps} leaves no room for updates: it must be at least "
+                            f"--learning-starts + --train-freq x --n-envs = {self.learning_starts + per_round}")
+        # One trainer step is one update: derive the update count and eval cadence from env steps.
+        self.steps = (self.env_steps - self.learning_starts) // per_round * self.gradient_steps
+        self.eval_every = self.eval_interval // per_round * self.gradient_steps if self.eval_interval else 0
+        self.log_every = max(1, min(self.log_every, self.gradient_steps))
+
+
+PRESETS = {
+    "tiny": dict(env_steps=1200, learning_starts=200, train_freq=100, gradient_steps=10, target_update=20,
+                 buffer_size=2000, exploration_steps=500, eval_interval=500, eval_episodes=2, hidden=(32,),
+                 batch_size=32, lr=1e-3, schedule="constant", grad_clip=10.0),
+    # the RL Zoo's tuned CartPole-v1 settings (rl-baselines3-zoo, hyperparams/dqn.yml)
+    "small": dict(env_steps=50_000, learning_starts=1000, train_freq=256, gradient_steps=128, target_update=128,
+                  buffer_size=100_000, exploration_steps=8000, eps_end=0.04, hidden=(256, 256), batch_size=64,
+                  lr=2.3e-3, schedule="constant", grad_clip=10.0, eval_interval=5000, log_every=128),
+    # the Nature configuration (Extended Data Table 1); frames counted after the 4x action repeat
+    "paper": dict(env="ALE/Pong-v5", env_steps=50_000_000, buffer_size=1_000_000, learning_starts=50_000,
+                  train_freq=4, gradient_steps=1, target_update=10_000, exploration_steps=1_000_000,
+                  eps_end=0.1, batch_size=32, optimizer="rmsprop", lr=2.5e-4, schedule="constant",
+                  clip_rewards=True, eval_interval=250_000, eval_episodes=30, ckpt_every=250_000,
+                  log_every=1000, save_replay=False),
+}
+
+
+class DQNTask(Task):
+    name = "dqn"
+
+    def __init__(self, cfg: Config):
+        super().__init__(cfg)
+        self.cfg: Config = cfg
+        env_kw = dict(frame_stack=cfg.frame_stack, sticky_actions=cfg.sticky_actions)
+        self.envs, self.spec = rl.make_vec(cfg.env, cfg.n_envs, **env_kw)
+        self.env_kw = env_kw
+        capacity = cfg.train_freq * cfg.n_envs if cfg.no_replay else cfg.buffer_size
+        self.buffer = ReplayBuffer(max(capacity, (cfg.frame_stack + 2) * cfg.n_envs), cfg.n_envs,
+                                   self.spec.obs_shape, self.spec.obs_dtype, self.spec.frame_stack)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # exploration and minibatch draws
+        self.env_steps = 0
+        self.episodes = 0
+        self.returns: list[float] = []  # finished training episodes' (unclipped) returns
+        self.model: QAgent | None = None
+        self.device = torch.device("cpu")
+        self.obs: np.ndarray | None = None
+        self.ep_return = np.zeros(cfg.n_envs)
+
+    # -- the trainer's hooks ---------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        return QAgent(QNetConfig(self.spec.obs_shape, self.spec.n_actions, tuple(self.cfg.hidden)))
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params = model.online.parameters()  # type: ignore[union-attr]
+        if self.cfg.optimizer == "rmsprop":  # Extended Data Table 1: squared-gradient momentum 0.95, min sq. gradient 0.01
+            return optim.RMSProp(params, lr=self.cfg.lr, alpha=0.95, eps=0.01)
+        return optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def attach(self, model: nn.Module, device: torch.device) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            raise UserError("dqn trains in one process (its environment loop is sequential); run it without torchrun")
+        self.model, self.device = model, device  # type: ignore[assignment]
+        self.obs, _ = self.envs.reset(seed=self.cfg.seed * 100_003 + self.episodes)
+        self.ep_return[:] = 0
+        n = self.cfg.n_envs
+        if self.env_steps < self.cfg.learning_starts:  # a fresh run: fill replay before the first update
+            self.collect(math.ceil((self.cfg.learning_starts - self.env_steps) / n))
+        elif len(self.buffer) == 0:  # resumed without a saved buffer: refill it
+            self.collect(math.ceil(self.cfg.learning_starts / n))
+
+    def batch(self, step: int, micro: int, d: Dist) -> Any:
+        assert self.model is not None, "attach() was not called"
+        if micro == 0 and step % self.cfg.gradient_steps == 0:
+            self.collect(self.cfg.train_freq)
+        if micro == 0 and step % self.cfg.target_update == 0:
+            self.model.sync_target()
+        batch_size = self.cfg.batch_size // self.cfg.grad_accum
+        return self.buffer.sample(batch_size, self.gen)
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        obs, actions, rewards, next_obs, terminated = batch
+        q = model(obs).gather(1, actions[:, None]).squeeze(1)  # (B, n_actions) -> (B,)
+        with torch.no_grad():
+            bootstrap = self.model.online if self.cfg.no_target else self.model.target  # type: ignore[union-attr]
+            q_next = bootstrap(next_obs).max(dim=1).values  # (B,)
+            target = rewards + self.cfg.gamma * (1.0 - terminated) * q_next
+        loss = F.smooth_l1_loss(q, target)  # Huber with delta 1: the paper's error clipping
+        recent = self.returns[-20:]
+        metrics = {"q": q.detach().mean(), "epsilon": self.epsilon(), "env_steps": float(self.env_steps)}
+        if recent:
+            metrics["episode_return"] = float(np.mean(recent))
+        return loss, metrics
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        returns = play(model, self.cfg.env, self.cfg.eval_episodes, self.cfg.eval_epsilon,
+                       seed=10**6 + self.cfg.seed * 1000 + self.env_steps // 1000, device=device, **self.env_kw)
+        return {"eval_return": float(np.mean(returns)), "eval_return_std": float(np.std(returns)),
+                "env_steps": float(self.env_steps)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"env_steps": self.env_steps, "episodes": self.episodes, "returns": list(self.returns),
+                "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.env_steps, self.episodes = int(state["env_steps"]), int(state["episodes"])
+            self.returns = [float(r) for r in state["returns"]]
+            self.gen.set_state(state["gen"])
+
+    def save_files(self, folder: Path) -> None:
+        if self.cfg.save_replay:
+            self.buffer.save(folder / "replay.npz")
+
+    def load_files(self, folder: Path) -> None:
+        path = folder / "replay.npz"
+        if path.exists():
+            try:
+                self.buffer.load(path)
+            except (ValueError, OSError, KeyError) as e:
+                raise UserError(f"cannot resume: the replay buffer in {folder} does not fit this run ({e})") from None
+            self.buffer.cut_episodes()  # the running episodes are not restored
+
+    # -- acting ------------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        c = self.cfg
+        frac = min(1.0, self.env_steps / max(1, c.exploration_steps))
+        return c.eps_start + frac * (c.eps_end - c.eps_start)
+
+    def collect(self, n: int) -> None:
+        """Act epsilon-greedily for `n` steps of every environment, writing each step to replay."""
+        assert self.model is not None and self.obs is not None
+        for _ in range(n):
+            actions = self._actions(self.obs, self.epsilon())
+            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+            done = terminated | truncated
+            stored = np.sign(rewards) if self.cfg.clip_rewards else rewards
+            self.buffer.add(self.obs, actions, stored, terminated, truncated, rl.final_observations(info, done))
+            self.ep_return += rewards
+            for e in np.flatnonzero(done):
+                self.returns.append(float(self.ep_return[e]))
+                self.ep_return[e] = 0.0
+                self.episodes += 1
+            self.obs = next_obs
+            self.env_steps += self.cfg.n_envs
+
+    def _actions(self, obs: np.ndarray, eps: float) -> np.ndarray:
+        n = len(obs)
+        explore = torch.rand(n, generator=self.gen).numpy() < eps
+        random_a = torch.randint(0, self.spec.n_actions, (n,), generator=self.gen).numpy()
+        if explore.all():
+            return random_a
+        greedy = self.model.act(torch.as_tensor(obs, device=self.device)).cpu().numpy()  # type: ignore[union-attr]
+        return np.where(explore, random_a, greedy)
+
+
+def play(model: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, device: torch.device,
+         frames: list | None = None, **env_kw: Any) -> list[float]:
+    """Returns of `episodes` episodes of the epsilon-greedy policy (rgb frames of the first
+    episode appended to `frames` when given, for a GIF)."""
+    env = rl.make_env(env_id, render_mode="rgb_array" if frames is not None else None, **env_kw)
+    gen = np.random.default_rng(seed)
+    returns = []
+    was_training = model.training
+    model.eval()
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            total, done = 0.0, False
+            while not done:
+                if frames is not None and ep == 0:
+                    frames.append(env.render())
+                if gen.random() < epsilon:
+                    a = int(gen.integers(env.action_space.n))
+                else:
+                    with torch.no_grad():
+                        a = int(model(torch.as_tensor(obs, device=device)[None]).argmax(1).item())
+                obs, r, term, trunc, _ = env.step(a)
+                total += float(r)
+                done = term or trunc
+            returns.append(total)
+    finally:
+        env.close()
+        model.train(was_training)
+    return returns
+
+
+def make_task(cfg: Config) -> DQNTask:
+    return DQNTask(cfg)
+

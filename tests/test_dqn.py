@@ -1,0 +1,243 @@
+"""DQN: Q-network parity with stable-baselines3, the frame-sharing replay buffer, environments
+(classic control and Atari), resume, and the sample verb."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from milestones import registry
+from milestones.core.config import UserError
+from milestones.core.distributed import Dist
+from milestones.core.trainer import train
+from milestones.data import rl
+from milestones.dqn.model import NatureCNN, QAgent, QMLP, QNetConfig
+from milestones.dqn.replay import ReplayBuffer
+from milestones.dqn.task import play
+
+from conftest import run_cli
+
+
+def tiny(**over):
+    m = registry.get("dqn")
+    return m, dataclasses.replace(m.config("tiny"), tensorboard=False, **over)
+
+
+# -- parity ---------------------------------------------------------------------------------------
+
+def test_mlp_q_network_matches_stable_baselines3():
+    import gymnasium as gym
+    from stable_baselines3.dqn.policies import QNetwork
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    obs_space = gym.spaces.Box(-1, 1, (4,), np.float32)
+    torch.manual_seed(0)
+    ref = QNetwork(obs_space, gym.spaces.Discrete(2), FlattenExtractor(obs_space), features_dim=4,
+                   net_arch=[256, 256])
+    ours = QMLP(4, 2, (256, 256))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+    ours.load_state_dict({k.replace("q_net.", "net."): v for k, v in ref.state_dict().items()})
+    x = torch.randn(16, 4)
+    assert torch.allclose(ours(x), ref(x), atol=1e-6)
+
+
+def test_nature_cnn_matches_stable_baselines3():
+    import gymnasium as gym
+    from stable_baselines3.common.torch_layers import NatureCNN as RefCNN
+    from stable_baselines3.dqn.policies import QNetwork
+
+    obs_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    torch.manual_seed(0)
+    extractor = RefCNN(obs_space, features_dim=512)
+    ref = QNetwork(obs_space, gym.spaces.Discrete(6), extractor, features_dim=512, net_arch=[])
+    ours = NatureCNN(4, 6)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters()) == 1_687_206
+    ref_sd = ref.state_dict()
+    mapping = {"features.0": "features_extractor.cnn.0", "features.2": "features_extractor.cnn.2",
+               "features.4": "features_extractor.cnn.4", "head.0": "features_extractor.linear.0",
+               "head.2": "q_net.0"}
+    ours.load_state_dict({k: ref_sd[mapping[k.rsplit(".", 1)[0]] + "." + k.rsplit(".", 1)[1]]
+                          for k in ours.state_dict()})
+    x = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    assert torch.allclose(ours(x), ref(x.float()), atol=1e-5)  # both scale pixels by 1/255 inside
+
+
+def test_target_network_is_a_frozen_copy_until_synced():
+    agent = QAgent(QNetConfig((4,), 2, (8,)))
+    assert all(not p.requires_grad for p in agent.target.parameters())
+    x = torch.randn(5, 4)
+    assert torch.equal(agent.online(x), agent.target(x))
+    with torch.no_grad():
+        agent.online.net[0].weight.add_(1.0)
+    assert not torch.equal(agent.online(x), agent.target(x))
+    agent.sync_target()
+    assert torch.equal(agent.online(x), agent.target(x))
+
+
+# -- replay buffer --------------------------------------------------------------------------------
+
+def _stream(buf, n_steps, episode_len, n_envs, stack, truncate=False, seed=0):
+    """Feed the buffer a synthetic stream whose frames carry (env, episode, t) ids; return the
+    stacked observations an env with FrameStackObservation(padding 'reset') would have given."""
+    rng = np.random.default_rng(seed)
+    frame = lambda e, ep, t: np.full((2, 2), e * 10_000 + ep * 100 + t, dtype=np.int64)  # noqa: E731
+
+    def stacked(e, ep, t):
+        return np.stack([frame(e, ep, max(0, s)) for s in range(t - stack + 1, t + 1)])
+
+    ep = np.zeros(n_envs, dtype=int)
+    t = np.zeros(n_envs, dtype=int)
+    lens = [episode_len + e for e in range(n_envs)]
+    seen = []
+    for _ in range(n_steps):
+        obs = np.stack([stacked(e, ep[e], t[e]) for e in range(n_envs)])
+        actions = rng.integers(0, 3, n_envs)
+        rewards = rng.normal(size=n_envs).astype(np.float32)
+        ends = np.array([t[e] + 1 == lens[e] for e in range(n_envs)])
+        term = ends & (not truncate)
+        trunc = ends & truncate
+        finals = [stacked(e, ep[e], t[e] + 1) if ends[e] else None for e in range(n_envs)]
+        buf.add(obs, actions, rewards, term, trunc, finals)
+        for e in range(n_envs):
+            seen.append((obs[e], int(actions[e]), float(rewards[e]),
+                         finals[e] if ends[e] else stacked(e, ep[e], t[e] + 1), bool(term[e])))
+            if ends[e]:
+                ep[e] += 1
+                t[e] = 0
+            else:
+                t[e] += 1
+    return seen
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_replay_rebuilds_every_transition_exactly(truncate):
+    """Every sampled transition is one the environment produced, frame stacks and episode ends
+    included, also after the ring has wrapped around several times."""
+    stack, n_envs = 4, 2
+    buf = ReplayBuffer(60, n_envs, (stack, 2, 2), np.int64, stack)
+    seen = _stream(buf, 200, episode_len=7, n_envs=n_envs, stack=stack, truncate=truncate)
+    index = {(o.tobytes(), a, r): (n, term) for o, a, r, n, term in seen}
+    obs, actions, rewards, next_obs, terminated = buf.sample(500, torch.Generator().manual_seed(0))
+    for k in range(500):
+        key = (obs[k].numpy().tobytes(), int(actions[k]), float(rewards[k]))
+        assert key in index, "sampled an observation the environment never produced"
+        nxt, term = index[key]
+        assert np.array_equal(next_obs[k].numpy(), nxt)
+        assert bool(terminated[k]) == term
+    ids = obs[:, -1, 0, 0].numpy()
+    assert len(set(ids.tolist())) > 40  # spread over the buffer, not one corner of it
+
+
+def test_replay_cut_episodes_stops_transitions_across_a_resume():
+    buf = ReplayBuffer(40, 1, (3,), np.float32)
+    for t in range(5):
+        buf.add(np.full((1, 3), t, np.float32), np.zeros(1), np.ones(1), np.zeros(1, bool), np.zeros(1, bool), None)
+    buf.cut_episodes()
+    buf.add(np.full((1, 3), 100, np.float32), np.zeros(1), np.ones(1), np.zeros(1, bool), np.zeros(1, bool), None)
+    buf.add(np.full((1, 3), 101, np.float32), np.zeros(1), np.ones(1), np.zeros(1, bool), np.zeros(1, bool), None)
+    obs, _, _, nxt, _ = buf.sample(300, torch.Generator().manual_seed(0))
+    pairs = {(int(o[0]), int(n[0])) for o, n in zip(obs, nxt)}
+    assert pairs == {(0, 1), (1, 2), (2, 3), (3, 4), (100, 101)}  # never (4, 100): 4 ended at the cut
+
+
+def test_replay_save_and_load_round_trip(tmp_path):
+    buf = ReplayBuffer(50, 2, (4, 2, 2), np.int64, 4)
+    _stream(buf, 40, episode_len=6, n_envs=2, stack=4)
+    buf.save(tmp_path / "replay.npz")
+    other = ReplayBuffer(50, 2, (4, 2, 2), np.int64, 4)
+    other.load(tmp_path / "replay.npz")
+    a = buf.sample(64, torch.Generator().manual_seed(3))
+    b = other.sample(64, torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(ValueError):
+        ReplayBuffer(60, 2, (4, 2, 2), np.int64, 4).load(tmp_path / "replay.npz")
+
+
+def test_atari_replay_fits_a_million_transitions_in_8_gb():
+    per = ReplayBuffer.bytes_per_slot((4, 84, 84), np.uint8, 4)
+    assert per * 1_000_000 < 8e9
+    buf = ReplayBuffer(1000, 1, (4, 84, 84), np.uint8, 4)
+    assert buf.nbytes / 1000 == pytest.approx(per, rel=0.01)
+
+
+# -- environments ---------------------------------------------------------------------------------
+
+def test_bad_environments_get_one_clear_error():
+    with pytest.raises(UserError, match="discrete"):
+        rl.make_env("Pendulum-v1")
+    with pytest.raises(UserError, match="cannot make environment"):
+        rl.make_env("NoSuchGame-v9")
+
+
+def test_atari_pong_end_to_end_few_hundred_steps(tmp_path):
+    """Preprocessing shapes, frame stacking, reward clipping and buffer memory on ALE/Pong-v5."""
+    m, cfg = tiny(env="ALE/Pong-v5", env_steps=400, learning_starts=200, train_freq=100, gradient_steps=2,
+                  buffer_size=1000, batch_size=8, eval_interval=0, eval_episodes=1, clip_rewards=True)
+    m.config_cls.check(cfg)
+    task = m.make_task(cfg)
+    assert task.spec.obs_shape == (4, 84, 84) and task.spec.obs_dtype == np.uint8 and task.spec.n_actions == 6
+    task.evaluate = lambda model, device: {}  # a full Pong episode is thousands of frames
+    result = train(task, None, verbose=False)
+    assert task.env_steps == 400 and result.step == 4
+    assert set(np.unique(task.buffer.rewards).tolist()) <= {-1.0, 0.0, 1.0}
+    obs, actions, rewards, next_obs, term = task.buffer.sample(8, torch.Generator().manual_seed(0))
+    assert obs.shape == (8, 4, 84, 84) and obs.dtype == torch.uint8
+    # consecutive observations share three frames: the stack shifts by one
+    assert torch.equal(next_obs[:, :3], obs[:, 1:]) or bool(term.any())
+    assert task.buffer.nbytes / (task.buffer.cap * task.buffer.n_envs) < 7100
+
+
+# -- training, resume, sample ---------------------------------------------------------------------
+
+def test_dqn_learns_cartpole_beyond_random_quickly():
+    """Smoke test of the whole algorithm: a short run balances the pole far longer than chance."""
+    m, cfg = tiny(env_steps=6000, learning_starts=500, train_freq=100, gradient_steps=50, target_update=50,
+                  exploration_steps=2000, hidden=(64, 64), batch_size=64, lr=2.3e-3, eval_interval=0,
+                  eval_episodes=5)
+    m.config_cls.check(cfg)
+    result = train(m.make_task(cfg), None, verbose=False)
+    random_returns = play(result.model, "CartPole-v1", 5, epsilon=1.0, seed=0, device=torch.device("cpu"))
+    assert np.mean(random_returns) < 40
+    assert result.final_eval["eval_return"] > 3 * np.mean(random_returns), result.final_eval
+
+
+def test_resume_restores_counters_and_replay(tmp_path):
+    m, cfg = tiny(save_replay=True)
+    m.config_cls.check(cfg)
+    half = dataclasses.replace(cfg, steps=50)
+    first = m.make_task(half)
+    train(first, tmp_path / "run", verbose=False)
+    resumed = m.make_task(cfg)
+    result = train(resumed, tmp_path / "run", resume=True, verbose=False)
+    assert result.step == cfg.steps
+    assert first.env_steps < cfg.env_steps and resumed.env_steps == cfg.env_steps  # counters went on
+    assert resumed.episodes > first.episodes
+    assert len(resumed.buffer) >= len(first.buffer)
+
+
+def test_cli_train_then_sample_writes_a_gif(tmp_path):
+    run = tmp_path / "run"
+    r = run_cli("train", "dqn", "--preset", "tiny", "--out", run)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("sample", "dqn", "--run", run, "--count", "2")
+    assert r.returncode == 0, r.stderr
+    assert "episode 2: return" in r.stdout
+    gif = run / "samples" / "episode.gif"
+    assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    r = run_cli("sample", "dqn", "--run", tmp_path / "nothing")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is it a run folder" in r.stderr
+
+
+def test_dqn_rejects_distributed_runs(monkeypatch):
+    m, cfg = tiny()
+    task = m.make_task(cfg)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    with pytest.raises(UserError, match="one process"):
+        task.attach(task.build_model(), torch.device("cpu"))
+
+
+def test_batch_before_attach_is_a_clear_error():
+    m, cfg = tiny()
+    with pytest.raises(AssertionError, match="attach"):
+        m.make_task(cfg).batch(0, 0, Dist())
