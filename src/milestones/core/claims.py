@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -98,7 +98,12 @@ class Claim:
         say(f"paper  {self.paper} ({self.paper_value})")
         say(f"rule   {self.threshold}")
         t0 = time.time()
-        m = self.measure(preset=preset, seeds=list(range(seeds)), workers=workers or default_workers())
+        global _progress
+        _progress = say if echo is not None else None
+        try:
+            m = self.measure(preset=preset, seeds=list(range(seeds)), workers=workers or default_workers())
+        finally:
+            _progress = None
         seconds = time.time() - t0
         ev = Evidence(milestone=self.milestone, claim=self.name, title=self.title, paper=self.paper,
                       paper_value=self.paper_value, threshold=self.threshold, ours=m.ours, holds=bool(m.holds),
@@ -137,14 +142,31 @@ def _call(job: tuple[Callable[..., Any], dict[str, Any]]) -> Any:
     return fn(**kwargs)
 
 
+_progress: Callable[[str], None] | None = None  # set by Claim.run: where "run k/N done" lines go
+
+
 def parallel_map(fn: Callable[..., Any], jobs: list[dict[str, Any]], workers: int) -> list[Any]:
-    """fn(**job) for each job, in `workers` spawned processes (inline when workers == 1)."""
+    """fn(**job) for each job, in `workers` spawned processes (inline when workers == 1).
+    Results come back in the order of `jobs`; a line is echoed as each job finishes."""
+    t0 = time.time()
+
+    def done(k: int) -> None:
+        if _progress is not None:
+            _progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
+
     if workers <= 1 or len(jobs) <= 1:
-        return [fn(**job) for job in jobs]
+        out = []
+        for job in jobs:
+            out.append(fn(**job))
+            done(len(out))
+        return out
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
                              initializer=_init_worker) as pool:
-        return list(pool.map(_call, [(fn, job) for job in jobs]))
+        futures = [pool.submit(_call, (fn, job)) for job in jobs]
+        for k, _ in enumerate(as_completed(futures), 1):
+            done(k)
+        return [f.result() for f in futures]
 
 
 def median(xs: list[float]) -> float:
