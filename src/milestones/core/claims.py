@@ -147,11 +147,13 @@ _progress: Callable[[str], None] | None = None  # set by Claim.run: where "run k
 
 def parallel_map(fn: Callable[..., Any], jobs: list[dict[str, Any]], workers: int) -> list[Any]:
     """fn(**job) for each job, in `workers` spawned processes (inline when workers == 1).
-    Results come back in the order of `jobs`; a line is echoed as each job finishes."""
+    Results come back in the order of `jobs`; progress is echoed as jobs finish."""
     t0 = time.time()
 
+    every = max(1, len(jobs) // 10)  # about ten lines however many jobs
+
     def done(k: int) -> None:
-        if _progress is not None:
+        if _progress is not None and (k % every == 0 or k == len(jobs)):
             _progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
 
     if workers <= 1 or len(jobs) <= 1:
