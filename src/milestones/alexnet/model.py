@@ -87,7 +87,9 @@ class AlexNet(nn.Module):
         self.cfg = cfg
         Conv = nn.Conv1d if cfg.conv1d else nn.Conv2d
         Pool = nn.MaxPool1d if cfg.conv1d else nn.MaxPool2d
-        act = {"relu": nn.ReLU, "tanh": nn.Tanh}[cfg.activation]
+        # In-place ReLU overwrites the conv/linear output it rectifies, which their backward does not
+        # need: one activation-sized buffer less per layer (torchvision does the same).
+        act = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}[cfg.activation]
         layers: list[nn.Module] = []
         c_in = cfg.in_channels
         size = cfg.input_size
