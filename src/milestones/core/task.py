@@ -57,16 +57,25 @@ class Task:
     def build_model(self) -> nn.Module:
         raise NotImplementedError
 
-    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer | dict[str, torch.optim.Optimizer]:
+        """One optimizer, or several by phase name ({"d": ..., "g": ...}): each training step then
+        runs the phases in this order, calling `loss(model, batch, phase)` for each."""
         raise NotImplementedError
 
     def batch(self, step: int, micro: int, d: Dist) -> Any:
         """The (CPU) micro-batch `micro` for `step` on this rank."""
         raise NotImplementedError
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """Scalar loss to minimise and metrics to log (floats or 0-d tensors)."""
+    def loss(self, model: nn.Module, batch: Any, phase: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss to minimise and metrics to log (floats or 0-d tensors). With several
+        optimizers the trainer passes the phase's name, and logs each phase's loss as
+        `loss_<phase>` and their sum as `loss`."""
         raise NotImplementedError
+
+    def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
+        """The module the training step calls under DDP. Tasks whose step calls parts of the
+        model separately (GAN) wrap each part here."""
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         return {}

@@ -4,6 +4,11 @@ A milestone supplies a `Task` (model, optimizer, batches, loss, evaluation); thi
 everything else: device, seeding, bf16 autocast on CUDA, gradient accumulation and clipping,
 the warm-up + cosine (or step) schedule, eval cadence, checkpoints and `--resume`,
 SIGTERM/SIGINT (save, then exit), the non-finite-loss guard, DDP and logging.
+
+A task with several optimizers (GAN: the discriminator's and the generator's) returns them as
+a dict from `build_optimizer`; one training step then runs a phase per optimizer, in the dict's
+order, each on the same micro-batches: the task's `loss(model, batch, phase)` for that phase,
+backward, clipping over that optimizer's parameters, its step, and every gradient cleared.
 """
 
 from __future__ import annotations
@@ -135,8 +140,12 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
 
     seed_everything(cfg.seed)
     model = task.build_model().to(device)
-    optimizer = task.build_optimizer(model)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(cfg, s))
+    built = task.build_optimizer(model)
+    multi = not isinstance(built, torch.optim.Optimizer)
+    optimizers: dict[str, torch.optim.Optimizer] = dict(built) if multi else {"main": built}  # type: ignore[arg-type]
+    if not optimizers:
+        raise ValueError(f"{task.name}: build_optimizer returned no optimizer")
+    schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(cfg, s)) for k, o in optimizers.items()}
     start = 0
     last_ckpt: Path | None = None
     ckpt_root = run_dir / "ckpt" if run_dir is not None else None
@@ -148,8 +157,8 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
         ckpt.read_meta(last_ckpt, task.name)
         ckpt.load_weights(last_ckpt, model, device)
         state = ckpt.load_state(last_ckpt)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        _load_per_optimizer(optimizers, state["optimizer"], multi, "optimizer", last_ckpt)
+        _load_per_optimizer(schedulers, state["scheduler"], multi, "scheduler", last_ckpt)
         start = int(state["step"])
         task.load_state_dict(state.get("task", {}))
         task.load_files(last_ckpt)
@@ -167,8 +176,7 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
     task.attach(model, device)
     train_model: nn.Module = model
     if d.enabled:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        train_model = task.wrap_ddp(model, [device.index] if device.type == "cuda" else None)
 
     log = RunLogger(run_dir if writes else None, cfg.steps, start, enabled=d.main,
                     tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose)
@@ -177,7 +185,7 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
     def save(step: int) -> Path | None:
         nonlocal last_ckpt
         if writes:
-            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            state = {"optimizer": _per_optimizer(optimizers, multi), "scheduler": _per_optimizer(schedulers, multi),
                      "step": step, "rng": ckpt.rng_state(), "task": task.state_dict()}
             last_ckpt = ckpt.save(ckpt_root, step, model, state, meta, keep=cfg.keep_ckpts,  # type: ignore[arg-type]
                                   extra=task.save_files)
@@ -193,30 +201,47 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
             while step < cfg.steps:
                 loss_sum = 0.0
                 sums: dict[str, float] = {}
-                for micro in range(cfg.grad_accum):
-                    batch = Task.to_device(task.batch(step, micro, d), device)
-                    sync = micro == cfg.grad_accum - 1 or not d.enabled
-                    ctx = contextlib.nullcontext() if sync else train_model.no_sync()  # type: ignore[operator]
-                    with ctx:
-                        with amp:
-                            loss, metrics = task.loss(train_model, batch)
-                        (loss / cfg.grad_accum).backward()
-                    loss_sum += loss.detach().float().item() / cfg.grad_accum
-                    for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
-                bad = distributed.any_rank(not math.isfinite(loss_sum), d, device)
-                if bad:
-                    optimizer.zero_grad(set_to_none=True)
-                    where = f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
-                    raise NonFiniteLoss(f"loss became {loss_sum} at step {step}; stopped before the "
-                                        f"optimizer step ({where}). Try a lower --lr or --grad-clip.")
-                if cfg.grad_clip > 0:
-                    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    sums["grad_norm"] = float(gnorm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
+                batches: list[Any] = []  # the step's micro-batches, shared by its phases
+                for phase, optimizer in optimizers.items():
+                    phase_loss = 0.0
+                    for micro in range(cfg.grad_accum):
+                        if micro < len(batches):
+                            batch = batches[micro]
+                        else:
+                            batch = Task.to_device(task.batch(step, micro, d), device)
+                            if multi:
+                                batches.append(batch)
+                        sync = micro == cfg.grad_accum - 1 or not d.enabled
+                        ctx = contextlib.nullcontext() if sync else train_model.no_sync()  # type: ignore[operator]
+                        with ctx:
+                            with amp:
+                                loss, metrics = (task.loss(train_model, batch, phase) if multi
+                                                 else task.loss(train_model, batch))
+                            (loss / cfg.grad_accum).backward()
+                        phase_loss += loss.detach().float().item() / cfg.grad_accum
+                        for k, v in metrics.items():
+                            sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
+                    loss_sum += phase_loss
+                    if multi:
+                        sums[f"loss_{phase}"] = phase_loss
+                    bad = distributed.any_rank(not math.isfinite(phase_loss), d, device)
+                    if bad:
+                        for o in optimizers.values():
+                            o.zero_grad(set_to_none=True)
+                        where = f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
+                        what = f"{phase} loss" if multi else "loss"
+                        raise NonFiniteLoss(f"{what} became {phase_loss} at step {step}; stopped before the "
+                                            f"optimizer step ({where}). Try a lower --lr or --grad-clip.")
+                    if cfg.grad_clip > 0:
+                        params = [p for g in optimizer.param_groups for p in g["params"]]
+                        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                        sums["grad_norm" + (f"_{phase}" if multi else "")] = float(gnorm)
+                    optimizer.step()
+                    for o in optimizers.values():  # a phase's backward may reach other optimizers' parameters
+                        o.zero_grad(set_to_none=True)
+                lr = next(iter(optimizers.values())).param_groups[0]["lr"]
+                for scheduler in schedulers.values():
+                    scheduler.step()
                 step += 1
                 log.advance()
                 if step % cfg.log_every == 0 or step == cfg.steps:
@@ -241,6 +266,22 @@ def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose
         log.close()
     return Result(model=model, history=log.history, final_eval=final_eval, run_dir=run_dir, step=step,
                   seconds=time.time() - t0, checkpoint=last_ckpt)
+
+
+def _per_optimizer(objs: dict[str, Any], multi: bool) -> Any:
+    """State dicts for state.pt: the optimizer's (or scheduler's) own, or one per name for several."""
+    return {k: o.state_dict() for k, o in objs.items()} if multi else objs["main"].state_dict()
+
+
+def _load_per_optimizer(objs: dict[str, Any], saved: Any, multi: bool, what: str, path: Path) -> None:
+    if not multi:
+        objs["main"].load_state_dict(saved)
+        return
+    if not isinstance(saved, dict) or set(saved) != set(objs):
+        have = sorted(saved) if isinstance(saved, dict) else "one"
+        raise UserError(f"checkpoint {path} holds {what} state for {have}, this run has {sorted(objs)}")
+    for k, o in objs.items():
+        o.load_state_dict(saved[k])
 
 
 def _evaluate(task: Task, model: nn.Module, device: torch.device, d: distributed.Dist) -> dict[str, float]:
