@@ -177,12 +177,15 @@ class ResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the classifier reads (GAN's Frechet distance is measured in them)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # imagenet: (B, 64, 56, 56) at 224 px
         for i in range(self.n_stages):
             x = getattr(self, f"layer{i + 1}")(x)  # each later stage halves the resolution
-        x = torch.flatten(self.avgpool(x), 1)  # (B, C_last)
-        return self.fc(x)  # (B, n_classes)
+        return torch.flatten(self.avgpool(x), 1)  # (B, C_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))  # (B, n_classes)
 
 
 def resnet(depth: int, **kw) -> ResNet:
