@@ -21,8 +21,9 @@ EXPECTED_TO_FAIL = {
 }
 
 CASES = [pytest.param(m.name, c.name, id=f"{m.name}-{c.name}",
-                      marks=[pytest.mark.xfail(reason=EXPECTED_TO_FAIL[(m.name, c.name)], strict=False)]
-                      if (m.name, c.name) in EXPECTED_TO_FAIL else [])
+                      marks=[pytest.mark.xdist_group(m.name)]
+                      + ([pytest.mark.xfail(reason=EXPECTED_TO_FAIL[(m.name, c.name)], strict=False)]
+                         if (m.name, c.name) in EXPECTED_TO_FAIL else []))
          for m in registry.historical() if m.built for c in m.claims]
 
 
