@@ -31,7 +31,8 @@ verbs:
                                          train with the shared trainer (presets: tiny, small, paper)
   reproduce NAME [--preset P] [--seeds K] [--out DIR]
                                          run the paper's claims in miniature: verdict, figure, evidence.json
-  sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF
+  sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF;
+                                         gan draws a grid of samples and latent walks
   tour [--preset P] [--seeds K] [--out DIR]
                                          every built milestone's claims in historical order -> a report
 

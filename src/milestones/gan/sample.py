@@ -93,8 +93,6 @@ def sample(cfg: Config, checkpoint: Path, count: int | None, out: Path, args: li
             print(f"scatter plot: {path}")
             return
         n = count or 64
-        if n < 1:
-            raise UserError("--count must be at least 1")
         images = task.samples(model, torch.device("cpu"), n, seed=seed)
         _save(tile(images, math.ceil(math.sqrt(n))), out / "grid.png")
         walk = model.generator(interpolation_noise(cfg.z_dim, ROWS, seed + 1)).float()
