@@ -285,12 +285,14 @@ def _free_port():
 
 @pytest.mark.slow
 def test_two_process_gloo_dcgan_trains(tmp_path):
-    """Two discriminator passes through batch norm per step under DDP (broadcast_buffers=False)."""
+    """Two discriminator passes through batch norm per step under DDP (broadcast_buffers=False),
+    with gradient accumulation (no_sync on both parts between micro-batches)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "ddp"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         "--master_port", str(_free_port()), "-m", "milestones", "train", "gan", "--preset", "tiny",
-                        "--steps", "4", "--eval-every", "0", "--out", str(out), "--tensorboard", "false"],
+                        "--steps", "4", "--grad-accum", "2", "--eval-every", "0", "--out", str(out),
+                        "--tensorboard", "false"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     ck = checkpoint.latest(out / "ckpt")

@@ -74,7 +74,8 @@ class Task:
 
     def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
         """The module the training step calls under DDP. Tasks whose step calls parts of the
-        model separately (GAN) wrap each part here."""
+        model separately (GAN) wrap each part here; what they return needs `no_sync()` (used
+        between the micro-batches of gradient accumulation)."""
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

@@ -21,6 +21,8 @@ are saved); `--sync-bn` on CUDA uses SyncBatchNorm instead, so the batch statist
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,7 +150,7 @@ class GANTask(Task):
             if self.cfg.sync_bn and device_ids is not None:
                 part = nn.SyncBatchNorm.convert_sync_batchnorm(part)  # shares parameters and buffers
             parts[name] = nn.parallel.DistributedDataParallel(part, device_ids=device_ids, broadcast_buffers=False)
-        return GAN(parts["generator"], parts["discriminator"], model.z_dim)
+        return _DistributedGAN(parts["generator"], parts["discriminator"], model.z_dim)
 
     # -- data ------------------------------------------------------------------------------------
     def batch(self, step: int, micro: int, d: Dist) -> dict[str, torch.Tensor]:
@@ -209,6 +211,15 @@ class GANTask(Task):
         if self._real_stats is None:
             self._real_stats = judge.real_stats()
         return judge.score(self.samples(model, device, self.cfg.eval_samples), self._real_stats)
+
+
+class _DistributedGAN(GAN):
+    """The pair with each part in its own DDP wrapper; `no_sync` (gradient accumulation) holds both."""
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        with self.generator.no_sync(), self.discriminator.no_sync():
+            yield
 
 
 def make_task(cfg: Config) -> GANTask:
