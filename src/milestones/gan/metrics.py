@@ -109,7 +109,8 @@ def judge_network(data: ImageData, verbose: bool = False) -> nn.Module:
     task = ClassificationTask("resnet", cfg, data, lambda: ResNet(mc),
                               lambda m: optim.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True,
                                                   weight_decay=5e-4))
-    result = train(task, None, verbose=False)
+    with torch.enable_grad():  # the first call may come from a GAN's evaluation, which runs under no_grad
+        result = train(task, None, verbose=False)
     if verbose:
         print(f"digit classifier: test accuracy {result.final_eval.get('test_acc', float('nan')):.3f}",
               file=sys.stderr, flush=True)
