@@ -52,7 +52,7 @@ BAD = [
     (["train", "nosuchnet"], "unknown milestone"),
     (["train", "resnet", "--preset", "tiny", "--no-such-option", "1"], "unknown option --no-such-option"),
     (["train", "resnet", "--preset", "tiny", "--lr", "fast"], "bad value 'fast' for --lr"),
-    (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step}"),
+    (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step,inverse_sqrt}"),
     (["train", "resnet", "--preset", "huge"], "unknown preset"),
     (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
     (["train", "gpt"], "not built yet"),

@@ -40,8 +40,9 @@ class TrainConfig:
     """Peak learning rate."""
     weight_decay: float = 0.0
     """Weight decay."""
-    schedule: Literal["constant", "cosine", "step"] = "cosine"
-    """Learning-rate schedule after warm-up: constant, cosine decay to zero, or /10 at 50% and 75%."""
+    schedule: Literal["constant", "cosine", "step", "inverse_sqrt"] = "cosine"
+    """Learning-rate schedule after warm-up: constant, cosine decay to zero, /10 at 50% and 75%, or
+    inverse_sqrt (the Transformer's: peak * sqrt(warmup_steps / step) after warm-up)."""
     warmup_steps: int = 0
     """Linear warm-up steps from zero to the peak learning rate."""
     grad_accum: int = 1

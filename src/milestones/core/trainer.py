@@ -2,7 +2,7 @@
 
 A milestone supplies a `Task` (model, optimizer, batches, loss, evaluation); this loop owns
 everything else: device, seeding, bf16 autocast on CUDA, gradient accumulation and clipping,
-the warm-up + cosine (or step) schedule, eval cadence, checkpoints and `--resume`,
+the warm-up + cosine (step, inverse-sqrt) schedule, eval cadence, checkpoints and `--resume`,
 SIGTERM/SIGINT (save, then exit), the non-finite-loss guard, DDP and logging.
 
 A task with several optimizers (GAN: the discriminator's and the generator's) returns them as
@@ -91,6 +91,8 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
         return 1.0
+    if cfg.schedule == "inverse_sqrt":  # Vaswani et al. 2017 eq. 3, scaled so that its peak is 1
+        return math.sqrt(max(1, cfg.warmup_steps) / (step + 1))
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     if cfg.schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
