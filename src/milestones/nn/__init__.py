@@ -1,0 +1,1 @@
+"""Layers written once and shared by the Transformer, BERT and GPT: attention, positions, blocks, decoding."""
