@@ -11,13 +11,11 @@ $(BIN)/python:
 
 # torch and torchvision come pinned; plain pip takes them from the local wheel store.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q "torch==2.14.1"
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q "torch==2.14.1" -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q "torchvision==0.29.1"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q "torchvision==0.29.1" -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -32,7 +32,9 @@ verbs:
   reproduce NAME [--preset P] [--seeds K] [--out DIR]
                                          run the paper's claims in miniature: verdict, figure, evidence.json
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF;
-                                         gan draws a grid of samples and latent walks
+                                         gan draws a grid of samples and latent walks; seq2seq and
+                                         transformer translate "SENTENCE ..." (or stdin lines),
+                                         with --beam K and --attention PNG
   tour [--preset P] [--seeds K] [--out DIR]
                                          every built milestone's claims in historical order -> a report
 
