@@ -18,10 +18,11 @@ EXPECTED_TO_FAIL = {
                                    "0.267 at 1/4 (lowest) but 0.113 vs SGD+Nesterov's 0.082 at the end (not within "
                                    "10%); MLP 2x256 Adam 0.382 vs RMSProp's 0.356 at 1/4 (not lowest), 0.117 vs "
                                    "0.114 at the end (within 10%)",
-    ("transformer", "beats-recurrence"): "measured test BLEU at the attention seq2seq's training time (41, 45, 51 "
-                                         "CPU s): Transformer 96.4, 94.8, 97.1 vs seq2seq 99.0, 98.9, 98.5 (median "
-                                         "-2.6); the Transformer leads earlier in training, but the LSTM with "
-                                         "attention reaches ~99 on this task by its 300th step",
+    ("transformer", "beats-recurrence"): "not stable at this scale: with batch 64 the Transformer lost in every seed "
+                                         "(test BLEU 96.4, 94.8, 97.1 vs the LSTM's 99.0, 98.9, 98.5; median -2.6); "
+                                         "with batch 32 (the preset now) it won by a median +0.8 (97.5 vs 96.7, 95.2 "
+                                         "vs 94.3, 88.1 vs 97.5). Both models near 100 BLEU, and the budget is "
+                                         "measured CPU time, so the verdict can go either way",
 }
 
 # The Transformer's claim compares against seq2seq's attention runs: in one worker they are run once.

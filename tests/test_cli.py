@@ -81,26 +81,36 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys):
         assert r.returncode == 2 and r.stderr.strip() == lines[0], r.stderr
 
 
-def test_truncated_checkpoint_and_wrong_milestone(tmp_path):
+def test_truncated_checkpoint_and_wrong_milestone(tmp_path, capsys):
+    """In process, like the bad-input cases: each case is one clear line and exit status 2."""
+    from milestones import cli
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([str(a) for a in args])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "Traceback" not in err, err
+        return err
+
     out = tmp_path / "run"
-    assert run_cli("train", "adam", "--preset", "tiny", "--out", out, "--steps", "4").returncode == 0
+    with pytest.raises(SystemExit) as ok:
+        cli.main(["train", "adam", "--preset", "tiny", "--out", str(out), "--steps", "4"])
+    assert ok.value.code in (0, None)
+    capsys.readouterr()
     ck = next((out / "ckpt").glob("step_*"))
     # a checkpoint of another milestone
-    r = run_cli("train", "resnet", "--resume", "--out", out)
-    assert r.returncode == 2 and "is a run of 'adam', not 'resnet'" in r.stderr and "Traceback" not in r.stderr
+    assert "is a run of 'adam', not 'resnet'" in run("train", "resnet", "--resume", "--out", out)
     # a truncated state file
     raw = (ck / "state.pt").read_bytes()
     (ck / "state.pt").write_bytes(raw[: len(raw) // 2])
-    r = run_cli("train", "adam", "--resume", "--out", out, "--steps", "8")
-    assert r.returncode == 2 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    err = run("train", "adam", "--resume", "--out", out, "--steps", "8")
+    assert "cannot read" in err and len(err.strip().splitlines()) == 1
     # a truncated weights file
     (ck / "state.pt").write_bytes(raw)
     w = (ck / "model.safetensors").read_bytes()
     (ck / "model.safetensors").write_bytes(w[:100])
-    r = run_cli("train", "adam", "--resume", "--out", out, "--steps", "8")
-    assert r.returncode == 2 and "cannot read weights" in r.stderr and "Traceback" not in r.stderr
+    assert "cannot read weights" in run("train", "adam", "--resume", "--out", out, "--steps", "8")
     # an unfinished checkpoint (no completion marker) is never resumed
     for p in (out / "ckpt").glob("step_*"):
         (p / "COMPLETE").unlink()
-    r = run_cli("train", "adam", "--resume", "--out", out)
-    assert r.returncode == 2 and "unfinished checkpoint" in r.stderr
+    assert "unfinished checkpoint" in run("train", "adam", "--resume", "--out", out)

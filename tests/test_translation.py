@@ -16,8 +16,6 @@ from milestones.nn.positions import LearnedPositions, SinusoidalPositions
 from milestones.seq2seq.model import Seq2Seq, Seq2SeqConfig, reverse_padded
 from milestones.transformer.model import Transformer, TransformerConfig
 
-from conftest import run_cli
-
 D, H = 32, 4
 
 
@@ -326,28 +324,40 @@ def test_time_budget_stops_training_and_leaves_out_evaluation():
     assert 1.0 <= final["train_seconds"] < 1.5
 
 
-def test_train_and_sample_both_milestones(tmp_path):
+def _cli(capsys, *args):
+    """The CLI in process (a subprocess spends seconds importing torch): (exit status, stdout, stderr)."""
+    from milestones import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+def test_train_and_sample_both_milestones(tmp_path, capsys):
     for name in ("seq2seq", "transformer"):
         run = tmp_path / name
-        r = run_cli("train", name, "--preset", "tiny", "--steps", "10", "--out", run)
-        assert r.returncode == 0, r.stderr
+        code, _, err = _cli(capsys, "train", name, "--preset", "tiny", "--steps", "10", "--out", run,
+                            "--tensorboard", "false")
+        assert code == 0, err
         assert list(run.glob("ckpt/step_*/tokenizer.json"))
         png = tmp_path / f"{name}.png"
-        r = run_cli("sample", name, "--run", run, "four hundred and twelve", "seven", "--beam", "2",
-                    "--attention", png)
-        assert r.returncode == 0, r.stderr
-        lines = r.stdout.splitlines()
+        code, out, err = _cli(capsys, "sample", name, "--run", run, "four hundred and twelve", "seven", "--beam", "2",
+                              "--attention", png)
+        assert code == 0, err
+        lines = out.splitlines()
         assert len(lines) == 2 and lines[0].startswith("four hundred and twelve\t")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = subprocess_stdin(run, "twenty-one\n\nthree\n")
+    r = subprocess_stdin(run, "twenty-one\n\nthree\n")  # a real process reading standard input
     assert r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["twenty-one", "three"]
-    r = run_cli("sample", "transformer", "--run", run, "seven", "--beam", "0")
-    assert r.returncode == 2 and "--beam must be a whole number" in r.stderr
-    r = run_cli("train", "seq2seq", "--preset", "tiny", "--steps", "2", "--attention", "false", "--out",
-                tmp_path / "fixed")
-    assert r.returncode == 0, r.stderr
-    r = run_cli("sample", "seq2seq", "--run", tmp_path / "fixed", "seven", "--attention", tmp_path / "x.png")
-    assert r.returncode == 2 and "no attention to draw" in r.stderr
+    code, _, err = _cli(capsys, "sample", "transformer", "--run", run, "seven", "--beam", "0")
+    assert code == 2 and "--beam must be a whole number" in err
+    code, _, err = _cli(capsys, "train", "seq2seq", "--preset", "tiny", "--steps", "2", "--attention", "false",
+                        "--out", tmp_path / "fixed", "--tensorboard", "false")
+    assert code == 0, err
+    code, _, err = _cli(capsys, "sample", "seq2seq", "--run", tmp_path / "fixed", "seven", "--attention",
+                        tmp_path / "x.png")
+    assert code == 2 and "no attention to draw" in err
 
 
 def subprocess_stdin(run, text):
@@ -358,3 +368,32 @@ def subprocess_stdin(run, text):
     return subprocess.run([sys.executable, "-m", "milestones", "sample", "transformer", "--run", str(run)],
                           input=text, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
                           timeout=300)
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path):
+    """Dropout on and the inverse-sqrt schedule: the restored RNG, scheduler and batches matter."""
+    import dataclasses
+    import os
+    import signal
+
+    from milestones import registry
+    from milestones.core.trainer import Interrupted, train
+
+    m = registry.get("transformer")
+    cfg = dataclasses.replace(m.config("tiny"), steps=12, dropout=0.1, eval_every=0, tensorboard=False)
+    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
+    task = m.make_task(cfg)
+    original = task.batch
+
+    def batch(step, micro, d):
+        if step == 5 and micro == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(step, micro, d)
+
+    task.batch = batch
+    with pytest.raises(Interrupted):
+        train(task, tmp_path / "cut", verbose=False)
+    assert list((tmp_path / "cut").glob("ckpt/step_0000006/tokenizer.json"))
+    resumed = train(m.make_task(cfg), tmp_path / "cut", resume=True, verbose=False).model.state_dict()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k

@@ -54,8 +54,8 @@ PRESETS = {
                  dropout=0.0, eval_every=15, eval_sentences=50, log_every=5, lr=3e-3, warmup_steps=10, grad_clip=1.0),
     # sizes for a CPU core; no dropout (a short run on 20,000 pairs does not overfit, and dropout
     # costs a third of the step time on a CPU)
-    "small": dict(steps=400, batch_size=64, d_model=64, layers=2, heads=4, d_ff=256, dropout=0.0, lr=2e-3,
-                  warmup_steps=100, eval_every=50, eval_sentences=200, log_every=25, grad_clip=1.0),
+    "small": dict(steps=400, batch_size=32, d_model=64, layers=2, heads=4, d_ff=256, dropout=0.0, lr=2e-3,
+                  warmup_steps=100, eval_every=50, eval_sentences=100, log_every=25, grad_clip=1.0),
     # the base model (Table 3) and its schedule: peak (512 * 4000)^-0.5 = 7.0e-4 at step 4,000
     "paper": dict(steps=100_000, batch_size=256, d_model=512, layers=6, heads=8, d_ff=2048, dropout=0.1,
                   lr=512 ** -0.5 * 4000 ** -0.5, warmup_steps=4000, eval_every=5000, ckpt_every=5000, log_every=100),
