@@ -23,8 +23,8 @@ def _isolated(tmp_path, monkeypatch):
     yield
 
 
-def run_cli(*args, env=None, timeout=600, cwd=None):
-    """`python -m milestones ARGS` in a subprocess with one torch thread."""
+def run_cli(*args, env=None, timeout=600, cwd=None, input=None):
+    """`python -m milestones ARGS` in a subprocess with one torch thread (`input`: its standard input)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MILESTONES_WORKERS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "milestones", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=cwd)
+                          env=full_env, timeout=timeout, cwd=cwd, input=input)

@@ -16,6 +16,8 @@ from milestones.nn.positions import LearnedPositions, SinusoidalPositions
 from milestones.seq2seq.model import Seq2Seq, Seq2SeqConfig, reverse_padded
 from milestones.transformer.model import Transformer, TransformerConfig
 
+from conftest import run_cli
+
 D, H = 32, 4
 
 
@@ -348,7 +350,7 @@ def test_train_and_sample_both_milestones(tmp_path, capsys):
         lines = out.splitlines()
         assert len(lines) == 2 and lines[0].startswith("four hundred and twelve\t")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = subprocess_stdin(run, "twenty-one\n\nthree\n")  # a real process reading standard input
+    r = run_cli("sample", "transformer", "--run", run, input="twenty-one\n\nthree\n")  # a real process, stdin
     assert r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["twenty-one", "three"]
     code, _, err = _cli(capsys, "sample", "transformer", "--run", run, "seven", "--beam", "0")
     assert code == 2 and "--beam must be a whole number" in err
@@ -358,16 +360,6 @@ def test_train_and_sample_both_milestones(tmp_path, capsys):
     code, _, err = _cli(capsys, "sample", "seq2seq", "--run", tmp_path / "fixed", "seven", "--attention",
                         tmp_path / "x.png")
     assert code == 2 and "no attention to draw" in err
-
-
-def subprocess_stdin(run, text):
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "milestones", "sample", "transformer", "--run", str(run)],
-                          input=text, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          timeout=300)
 
 
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path):

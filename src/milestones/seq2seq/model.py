@@ -139,6 +139,10 @@ class Seq2Seq(nn.Module):
         return self._readout(torch.stack(s_all, 1), torch.stack(ctx_all, 1), y)  # (B, T, V)
 
     # -- generation ------------------------------------------------------------------------------
+    def start(self, src: torch.Tensor) -> dict[str, Any]:
+        """The state generation begins from (the Transformer's `start` has the same role)."""
+        return self.encode(src)
+
     def step(self, y_prev: torch.Tensor, st: dict[str, Any], need_weights: bool = False
              ) -> tuple[torch.Tensor, dict[str, Any]]:
         """y_prev (N,) -> log-probabilities of the next token (N, V) and the next state; with

@@ -30,7 +30,7 @@ def attention_map(task: TranslationTask, model: Any, sentence: str) -> dict[str,
     model.eval()
     rows, out = [], []
     with torch.no_grad():
-        st = task._start(model, src)
+        st = model.start(src)
         y = torch.tensor([tr.BOS])
         for _ in range(2 * src.shape[1] + 10):
             logp, st = model.step(y, st, need_weights=True)

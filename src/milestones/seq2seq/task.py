@@ -135,9 +135,6 @@ class TranslationTask(Task):
         return self.cfg.time_budget > 0 and self.train_seconds >= self.cfg.time_budget
 
     # -- translation ---------------------------------------------------------------------------------
-    def _start(self, model: nn.Module, src: torch.Tensor) -> Any:
-        return model.encode(src)
-
     def translate(self, model: nn.Module, sources: list[str], device: torch.device, beam: int | None = None,
                   batch_size: int = 250) -> list[str]:
         """Detokenized translations of `sources` (greedy, or beam search when beam > 1)."""
@@ -150,7 +147,7 @@ class TranslationTask(Task):
                 ids = tr.encode(self.tok, sources[i:i + batch_size], self.cfg.max_len - 1)
                 src = tr.pad(ids, eos=True).to(device)
                 max_len = int(src.shape[1] * 2 + 10)
-                state = self._start(model, src)
+                state = model.start(src)
                 if beam > 1:
                     tokens = beam_search(model.step, model.reorder, state, len(ids), beam, max_len, tr.BOS, tr.EOS,
                                          self.cfg.length_penalty, device)

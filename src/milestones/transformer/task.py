@@ -78,9 +78,6 @@ class TransformerTask(TranslationTask):
         return optim.Adam(model.parameters(), lr=self.cfg.lr, betas=(0.9, self.cfg.beta2), eps=1e-9,
                           weight_decay=self.cfg.weight_decay)
 
-    def _start(self, model: nn.Module, src: torch.Tensor) -> Any:
-        return model.start(src)
-
 
 def make_task(cfg: Config) -> TransformerTask:
     return TransformerTask(cfg)
