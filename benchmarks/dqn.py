@@ -16,7 +16,6 @@ Not a test: machines are noisy, and one seed of RL is noisier still.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -25,8 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from milestones.core.config import build  # noqa: E402
 from milestones.core.trainer import train  # noqa: E402
-from milestones.dqn.task import Config, make_task, play  # noqa: E402
+from milestones.dqn.task import PRESETS, Config, DQNTask, play  # noqa: E402
 
 TARGET = 475.0
 EVAL_EVERY = 5000
@@ -47,10 +47,10 @@ class _Greedy(torch.nn.Module):
 
 
 def run_ours(env_steps: int, seed: int) -> dict:
-    cfg = dataclasses.replace(Config(), **RL_ZOO, env_steps=env_steps, seed=seed, tensorboard=False,
-                              eval_interval=EVAL_EVERY, eval_episodes=10, eval_epsilon=0.05, log_every=128)
-    cfg.check()
-    task = make_task(cfg)
+    cfg = build(Config, PRESETS, "small", dict(RL_ZOO, env_steps=env_steps, seed=seed, tensorboard=False,
+                                               eval_interval=EVAL_EVERY, eval_episodes=10, eval_epsilon=0.05,
+                                               log_every=128))
+    task = DQNTask(cfg)
     evals, paused = [], [0.0]
     inner = task.evaluate
 
@@ -111,7 +111,8 @@ def main() -> None:
         reach = first_reach(r["evals"])
         curve = " ".join(f"{ret:.0f}" for _, ret, _ in r["evals"])
         print(f"{name:<18} {r['env_steps'] / r['seconds']:7.0f} env steps/s   "
-              f"reaches {TARGET:.0f} after {'%.1f s' % reach if reach else 'never'}   evals: {curve}", flush=True)
+              f"reaches {TARGET:.0f} after {f'{reach:.1f} s' if reach else 'never'}   evals: {curve}",
+              flush=True)
     a, b = (first_reach(results[k]["evals"]) for k in ("ours", "stable-baselines3"))
     sps = (results["ours"]["env_steps"] / results["ours"]["seconds"]) / \
         (results["stable-baselines3"]["env_steps"] / results["stable-baselines3"]["seconds"])

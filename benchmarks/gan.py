@@ -22,8 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from milestones.adam.optim import Adam  # noqa: E402
-from milestones.gan.model import (DCGANDiscriminator, DCGANGenerator, dcgan_init,  # noqa: E402
-                                  discriminator_loss, generator_loss)
+from milestones.gan.model import DCGANDiscriminator, DCGANGenerator, dcgan_init, discriminator_loss, generator_loss  # noqa: E402
 
 
 def make(size: int, width: int, z_dim: int):

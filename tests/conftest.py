@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    """Runs and caches go to a temporary folder, never the working tree."""
+    """Runs and caches go to a temporary folder, never the working tree; claims run their runs
+    in the test's own process unless a test asks for workers."""
     monkeypatch.setenv("MILESTONES_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MILESTONES_CACHE", os.environ.get("MILESTONES_TEST_CACHE", str(ROOT / ".pytest_cache" / "data")))
+    cache = os.environ.get("MILESTONES_TEST_CACHE", str(ROOT / ".pytest_cache" / "data"))
+    monkeypatch.setenv("MILESTONES_CACHE", cache)
+    monkeypatch.setenv("MILESTONES_WORKERS", "1")
     yield
 
 
@@ -28,3 +31,28 @@ def run_cli(*args, env=None, timeout=600, cwd=None, input=None):
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MILESTONES_WORKERS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "milestones", *map(str, args)], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=cwd, input=input)
+
+
+def cli(capsys, *args):
+    """The CLI in this process (a subprocess spends seconds importing torch): (exit status, stdout, stderr)."""
+    from milestones import cli as command
+
+    with pytest.raises(SystemExit) as exit_info:
+        command.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+def tiny_claims(name, tmp_path):
+    """A milestone's claims at the tiny preset on one seed: the protocol, not the result."""
+    from milestones import registry
+
+    m = registry.get(name)
+    evidence = [c.run("tiny", [0], registry.runner, tmp_path / c.name) for c in m.claims]
+    for c, ev in zip(m.claims, evidence):
+        assert (tmp_path / c.name / "evidence.json").exists()
+        assert (tmp_path / c.name / "figure.png").stat().st_size > 1000
+        assert ev.verdict in ("holds (1 of 1)", "does not hold (0 of 1)") and len(ev.per_seed) == 1
+        assert ev.runs and all(r.startswith("OMP_NUM_THREADS=1 milestones train ") for r in ev.runs)
+        assert ev.consistent is None  # the reference is for the small preset
+    return evidence

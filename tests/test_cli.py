@@ -25,7 +25,7 @@ def test_train_tiny_writes_a_run(tmp_path):
     assert (out / "metrics.jsonl").exists() and (out / "config.json").exists()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["split"] == "eval" and "test_acc" in rows[-1]
-    assert json.loads((out / "config.json").read_text())["config"]["lr"] == 0.01
+    assert json.loads((out / "config.json").read_text())["config"]["optim"]["lr"] == 0.01
     assert list((out / "ckpt").glob("step_0000006/COMPLETE"))
     assert list((out / "tb").iterdir())  # TensorBoard scalars
 
@@ -34,7 +34,9 @@ def test_reproduce_tiny(tmp_path):
     r = run_cli("reproduce", "adam", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "rep")
     assert r.returncode == 0, r.stderr
     ev = json.loads((tmp_path / "rep" / "converges-fastest" / "evidence.json").read_text())
-    assert ev["verdict"] in ("holds", "does not hold") and ev["holds"] == (ev["verdict"] == "holds")
+    assert ev["verdict"] in ("holds (1 of 1)", "does not hold (0 of 1)")
+    assert ev["holds"] == ev["verdict"].startswith("holds")
+    assert ev["seeds"] == [0] and all(c.startswith("OMP_NUM_THREADS=1 milestones train adam") for c in ev["runs"])
     assert (tmp_path / "rep" / "converges-fastest" / "figure.png").stat().st_size > 1000
 
 
@@ -51,13 +53,22 @@ def test_tour_tiny(tmp_path):
 BAD = [
     (["train", "nosuchnet"], "unknown milestone"),
     (["train", "resnet", "--preset", "tiny", "--no-such-option", "1"], "unknown option --no-such-option"),
-    (["train", "resnet", "--preset", "tiny", "--lr", "fast"], "bad value 'fast' for --lr"),
+    (["train", "resnet", "--preset", "tiny", "--lr", "fast"], "bad value 'fast' for --optim.lr"),
+    (["train", "resnet", "--preset", "tiny", "--lr", "nan"], "--optim.lr must be a finite number"),
+    (["train", "resnet", "--preset", "tiny", "--model.widths", "16,0,64"], "--model.widths must be positive"),
+    (["train", "resnet", "--preset", "tiny", "--depth", "21"], "--model.depth 21 fits neither"),
+    (["train", "resnet", "--preset", "tiny", "--model.n-classes", "3"], "comes from the data"),
+    (["train", "resnet", "--preset", "tiny", "--lr"], "--lr needs a value"),
+    (["train", "resnet", "--preset", "tiny", "--dpth", "3"], "did you mean --depth"),
+    (["train", "dqn", "--preset", "tiny", "--steps", "100"], "--steps is computed, not set"),
     (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step,inverse_sqrt}"),
     (["train", "resnet", "--preset", "huge"], "unknown preset"),
     (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
     (["train", "gpt"], "not built yet"),
     (["frobnicate"], "unknown verb"),
     (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
+    (["reproduce", "adam", "--first-seed", "-1"], "--first-seed must be at least 0"),
+    (["sample", "dqn", "--run", "/no/such/run"], "does not exist"),
 ]
 
 

@@ -1,13 +1,15 @@
 """Contracts every built milestone keeps, parametrized over the registry."""
 
-import dataclasses
+import math
 
 import pytest
 import torch
 
+import milestones
 from milestones import registry
 from milestones.core import checkpoint
-from milestones.core.distributed import Dist
+from milestones.core.config import derived_of, names_of
+from milestones.core.task import Shard
 from milestones.core.trainer import train
 
 BUILT = registry.built_names()
@@ -29,17 +31,19 @@ def call(model, batch):
 
 
 def phases(task, model):
-    """(phase name or None, that phase's parameters) for one or several optimizers."""
-    built = task.build_optimizer(model)
-    if isinstance(built, torch.optim.Optimizer):
-        return [(None, [p for g in built.param_groups for p in g["params"]])]
-    return [(k, [p for g in o.param_groups for p in g["params"]]) for k, o in built.items()]
+    """(phase name, that phase's parameters) for each optimizer."""
+    return [(k, [p for g in o.param_groups for p in g["params"]]) for k, o in task.build_optimizers(model).items()]
 
 
-def tiny(name, **over):
+def tiny(name, steps=None, **over):
+    """The tiny preset; `steps` optimizer steps (DQN counts them from its environment steps)."""
     m = registry.get(name)
-    cfg = dataclasses.replace(m.config("tiny"), tensorboard=False, **over)
-    return m, cfg
+    if steps is not None:
+        if "steps" not in derived_of(m.config_cls):
+            over["steps"] = steps
+        else:  # dqn tiny: 200 steps fill replay, then 10 updates per 100 environment steps
+            over["env_steps"] = 200 + 100 * math.ceil(steps / 10)
+    return m, m.config("tiny", {"tensorboard": False, **over})
 
 
 def test_registry_lists_all_ten_in_order():
@@ -57,7 +61,7 @@ def test_forward_backward_shapes(name):
     torch.manual_seed(0)
     model = task.build_model()
     task.attach(model, torch.device("cpu"))  # as the trainer does before the first batch
-    batch = task.batch(0, 0, Dist())
+    batch = task.batch(0, Shard())
     x = first_input(batch)
     assert len(x) == cfg.batch_size
     out = call(model, batch)
@@ -66,7 +70,7 @@ def test_forward_backward_shapes(name):
         assert out.dim() == 2  # (B, classes) or (B, actions)
     for phase, params in phases(task, model):
         model.zero_grad(set_to_none=True)
-        loss, metrics = task.loss(model, batch) if phase is None else task.loss(model, batch, phase)
+        loss, metrics = task.loss(model, batch, phase)
         assert loss.dim() == 0 and torch.isfinite(loss)
         loss.backward()
         grads = [p.grad for p in params if p.requires_grad]
@@ -80,7 +84,7 @@ def test_deterministic_under_a_seed(name):
     b = train(m.make_task(cfg), None, verbose=False).model.state_dict()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    c = train(m.make_task(dataclasses.replace(cfg, seed=1)), None, verbose=False).model.state_dict()
+    c = train(m.make_task(tiny(name, steps=4, seed=1)[1]), None, verbose=False).model.state_dict()
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
@@ -92,12 +96,12 @@ def test_checkpoint_round_trip(name, tmp_path):
     ck = checkpoint.latest(tmp_path / "run" / "ckpt")
     assert ck is not None and (ck / "COMPLETE").exists() and (ck / "model.safetensors").exists()
     meta = checkpoint.read_meta(ck, name)
-    assert meta["step"] == 3 and meta["config"]["steps"] == 3 and "torch" in meta["versions"]
+    assert meta["step"] == result.step and "torch" in meta["versions"] and meta["model"]
     fresh = task.build_model()
     checkpoint.load_weights(ck, fresh)
     state = checkpoint.load_state(ck)
-    assert state["step"] == 3 and "optimizer" in state and "rng" in state
-    batch = task.batch(0, 0, Dist())
+    assert state["step"] == result.step and set(state["optimizer"]) == set(task.build_optimizers(fresh))
+    batch = task.batch(0, Shard())
     result.model.eval()
     fresh.eval()
     assert torch.equal(call(result.model, batch), call(fresh, batch))
@@ -106,16 +110,15 @@ def test_checkpoint_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", ONE_LOSS)
 def test_overfits_one_batch(name):
     """The loss on one repeated batch falls far: the model, loss and optimizer are wired right."""
-    m, cfg = tiny(name, steps=120, schedule="constant", log_every=1)
-    if hasattr(cfg, "dropout"):
-        cfg = dataclasses.replace(cfg, dropout=0.0)
+    dropout = {"model.dropout": 0.0} if "model.dropout" in names_of(registry.get(name).config_cls) else {}
+    m, cfg = tiny(name, steps=120, schedule="constant", log_every=1, **dropout)
     task = m.make_task(cfg)
     first = {}
 
-    def same_batch(step, micro, d, _f=task.batch):  # always the first batch (DQN: fixed targets too)
-        if micro not in first:
-            first[micro] = _f(0, micro, d)
-        return first[micro]
+    def same_batch(step, shard, _f=task.batch):  # always the first batch (DQN: fixed targets too)
+        if shard.micro not in first:
+            first[shard.micro] = _f(0, shard)
+        return first[shard.micro]
 
     task.batch = same_batch
     result = train(task, None, verbose=False)
@@ -130,3 +133,17 @@ def test_training_loss_falls(name):
     result = train(m.make_task(cfg), None, verbose=False)
     _, losses = result.series("loss")
     assert sum(losses[-8:]) / 8 < 0.9 * sum(losses[:8]) / 8, losses
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_load_gives_the_model_the_run_evaluated(name, tmp_path):
+    """milestones.load rebuilds the model from the checkpoint alone (no data), in eval mode, and it
+    scores what the run's own final evaluation scored."""
+    m, cfg = tiny(name, steps=3)
+    task = m.make_task(cfg)
+    result = train(task, tmp_path / "run", verbose=False)
+    model, config = loaded = milestones.load(tmp_path / "run")
+    assert not model.training and config.model == task.model_config() and loaded.milestone == name
+    assert loaded.step == result.step and (loaded.tokenizer is not None) == hasattr(task, "tok")
+    again = task.evaluate(model, torch.device("cpu"))
+    assert again == pytest.approx(result.final_eval, rel=1e-6), (again, result.final_eval)

@@ -12,7 +12,7 @@ from milestones.core import checkpoint
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["train", "adam", "--preset", "tiny", "--model", "logreg", "--optimizer", "sgd", "--momentum", "0",
+ARGS = ["train", "adam", "--preset", "tiny", "--model.kind", "logreg", "--optimizer", "sgd", "--momentum", "0",
         "--steps", "5", "--lr", "0.1", "--batch-size", "32", "--tensorboard", "false"]
 
 

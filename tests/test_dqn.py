@@ -1,35 +1,33 @@
 """DQN: Q-network parity with stable-baselines3, the frame-sharing replay buffer, environments
 (classic control and Atari), resume, and the sample verb."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
 from milestones import registry
-from milestones.core.config import UserError
-from milestones.core.distributed import Dist
+from milestones.core.task import Shard
 from milestones.core.trainer import train
 from milestones.data import rl
-from milestones.dqn.model import NatureCNN, QAgent, QMLP, QNetConfig
+from milestones.dqn.model import QMLP, NatureCNN, QAgent, QNetConfig
 from milestones.dqn.replay import ReplayBuffer
 from milestones.dqn.task import play
+from milestones.errors import UserError
 
-from conftest import run_cli
+from conftest import cli, run_cli, tiny_claims
 
 
 def tiny(**over):
     m = registry.get("dqn")
-    return m, dataclasses.replace(m.config("tiny"), tensorboard=False, **over)
+    return m, m.config("tiny", {"tensorboard": False, **over})
 
 
 # -- parity ---------------------------------------------------------------------------------------
 
 def test_mlp_q_network_matches_stable_baselines3():
     import gymnasium as gym
-    from stable_baselines3.dqn.policies import QNetwork
     from stable_baselines3.common.torch_layers import FlattenExtractor
+    from stable_baselines3.dqn.policies import QNetwork
 
     obs_space = gym.spaces.Box(-1, 1, (4,), np.float32)
     torch.manual_seed(0)
@@ -64,7 +62,7 @@ def test_nature_cnn_matches_stable_baselines3():
 
 
 def test_target_network_is_a_frozen_copy_until_synced():
-    agent = QAgent(QNetConfig((4,), 2, (8,)))
+    agent = QAgent(QNetConfig(hidden=(8,), obs_shape=(4,), n_actions=2))
     assert all(not p.requires_grad for p in agent.target.parameters())
     x = torch.randn(5, 4)
     assert torch.equal(agent.online(x), agent.target(x))
@@ -174,7 +172,6 @@ def test_atari_pong_end_to_end_few_hundred_steps(tmp_path):
     """Preprocessing shapes, frame stacking, reward clipping and buffer memory on ALE/Pong-v5."""
     m, cfg = tiny(env="ALE/Pong-v5", env_steps=400, learning_starts=200, train_freq=100, gradient_steps=2,
                   buffer_size=1000, batch_size=8, eval_interval=0, eval_episodes=1, clip_rewards=True)
-    m.config_cls.check(cfg)
     task = m.make_task(cfg)
     assert task.spec.obs_shape == (4, 84, 84) and task.spec.obs_dtype == np.uint8 and task.spec.n_actions == 6
     task.evaluate = lambda model, device: {}  # a full Pong episode is thousands of frames
@@ -195,7 +192,6 @@ def test_dqn_learns_cartpole_beyond_random_quickly():
     m, cfg = tiny(env_steps=6000, learning_starts=500, train_freq=100, gradient_steps=50, target_update=50,
                   exploration_steps=2000, hidden=(64, 64), batch_size=64, lr=2.3e-3, eval_interval=0,
                   eval_episodes=5)
-    m.config_cls.check(cfg)
     result = train(m.make_task(cfg), None, verbose=False)
     random_returns = play(result.model, "CartPole-v1", 5, epsilon=1.0, seed=0, device=torch.device("cpu"))
     assert np.mean(random_returns) < 40
@@ -204,8 +200,8 @@ def test_dqn_learns_cartpole_beyond_random_quickly():
 
 def test_resume_restores_counters_and_replay(tmp_path):
     m, cfg = tiny(save_replay=True)
-    m.config_cls.check(cfg)
-    half = dataclasses.replace(cfg, steps=50)
+    _, half = tiny(save_replay=True, env_steps=700)  # 50 of the 100 updates
+    assert (half.steps, cfg.steps) == (50, 100)
     first = m.make_task(half)
     train(first, tmp_path / "run", verbose=False)
     resumed = m.make_task(cfg)
@@ -226,7 +222,7 @@ def test_cli_train_then_sample_writes_a_gif(tmp_path):
     gif = run / "samples" / "episode.gif"
     assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     r = run_cli("sample", "dqn", "--run", tmp_path / "nothing")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is it a run folder" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
 
 
 def test_dqn_rejects_distributed_runs(monkeypatch):
@@ -240,4 +236,16 @@ def test_dqn_rejects_distributed_runs(monkeypatch):
 def test_batch_before_attach_is_a_clear_error():
     m, cfg = tiny()
     with pytest.raises(AssertionError, match="attach"):
-        m.make_task(cfg).batch(0, 0, Dist())
+        m.make_task(cfg).batch(0, Shard())
+
+
+def test_the_update_count_follows_from_the_environment_steps(capsys):
+    m, cfg = tiny()
+    assert cfg.steps == (1200 - 200) // 100 * 10 and cfg.eval_every == 500 // 100 * 10
+    code, _, err = cli(capsys, "train", "dqn", "--steps", "100")
+    assert code == 2 and "--steps is computed, not set" in err and "--env-steps" in err
+
+
+def test_claims_protocol_at_the_tiny_preset(tmp_path):
+    learns, ablation = tiny_claims("dqn", tmp_path)
+    assert len(ablation.runs) == 3 and set(learns.runs) < set(ablation.runs)  # the full run is shared

@@ -1,7 +1,6 @@
 """GAN: the nets against the DCGAN reference layout, the losses, the metrics against torchmetrics,
 the two-optimizer step in the shared trainer, resume, sampling and DDP."""
 
-import dataclasses
 import math
 import os
 import socket
@@ -15,16 +14,23 @@ from torch import nn
 
 from milestones import registry
 from milestones.core import checkpoint
-from milestones.core.config import UserError
-from milestones.core.distributed import Dist
+from milestones.core.task import Shard
 from milestones.core.trainer import train
 from milestones.data import mixtures
+from milestones.errors import UserError
 from milestones.gan import metrics
-from milestones.gan.model import (DCGANDiscriminator, DCGANGenerator, Maxout, dcgan_init, dcgan_plan,
-                                  discriminator_loss, generator_loss)
-from milestones.gan.task import Config, GANTask
+from milestones.gan.model import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    Maxout,
+    dcgan_init,
+    dcgan_plan,
+    discriminator_loss,
+    generator_loss,
+)
+from milestones.gan.task import GANTask
 
-from conftest import run_cli
+from conftest import run_cli, tiny_claims
 
 
 def _reference_generator(nz=100, ngf=64, nc=3):
@@ -74,9 +80,9 @@ def test_dcgan_sizes(size, plan):
 
 
 def test_dcgan_refuses_sizes_it_cannot_build():
-    with pytest.raises(UserError, match="--image-size"):
+    with pytest.raises(ValueError, match="--image-size"):
         dcgan_plan(5)
-    with pytest.raises(UserError, match="square"):
+    with pytest.raises(ValueError, match="square"):
         DCGANGenerator(8, (1, 32, 28), 8)
 
 
@@ -168,8 +174,8 @@ def test_classifier_score_bounds():
 
 def _ring(**over):
     base = dict(dataset="ring8", arch="mlp", width=64, layers=2, z_dim=2, batch_size=128, lr=1e-3,
-                steps=10, schedule="constant", log_every=1, tensorboard=False)
-    return Config(**{**base, **over})
+                steps=10, schedule="constant", log_every=1, eval_every=0, tensorboard=False)
+    return registry.get("gan").config("tiny", {**base, **over})
 
 
 def test_one_step_updates_d_on_its_phase_and_g_on_its_own():
@@ -177,9 +183,9 @@ def test_one_step_updates_d_on_its_phase_and_g_on_its_own():
     torch.manual_seed(0)
     model = task.build_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    opts = task.build_optimizer(model)
+    opts = task.build_optimizers(model)
     assert list(opts) == ["d", "g"]
-    batch = task.batch(0, 0, Dist())
+    batch = task.batch(0, Shard())
     loss, _ = task.loss(model, batch, "d")
     loss.backward()
     assert all(p.grad is None for p in model.generator.parameters())  # fakes are made without grad
@@ -211,8 +217,8 @@ def test_each_net_learns_with_the_other_frozen():
     task = GANTask(_ring(steps=1))
     torch.manual_seed(0)
     model = task.build_model()
-    opts = task.build_optimizer(model)
-    batch = task.batch(0, 0, Dist())
+    opts = task.build_optimizers(model)
+    batch = task.batch(0, Shard())
     for phase in ("d", "g"):
         losses = []
         for _ in range(150):
@@ -237,7 +243,7 @@ def test_bad_configs_are_one_clear_line():
     with pytest.raises(UserError, match="needs images"):
         GANTask(_ring(arch="dcgan"))
     with pytest.raises(UserError, match="mnist1d"):
-        registry.get("gan").make_task(dataclasses.replace(Config(), dataset="mnist1d"))
+        registry.get("gan").config("small", {"dataset": "mnist1d"})
 
 
 def test_image_folder_data(tmp_path):
@@ -246,10 +252,10 @@ def test_image_folder_data(tmp_path):
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
         for i in range(10):
-            Image.fromarray(((torch.rand(32, 32) * 255).byte().numpy())).save(tmp_path / c / f"{i}.png")
-    task = GANTask(Config(data=str(tmp_path), width=8, z_dim=8, batch_size=8, steps=2, tensorboard=False))
-    assert task.arch == "dcgan" and task.shape == (1, 32, 32)
-    x = task.batch(0, 0, Dist())["real"]
+            Image.fromarray((torch.rand(32, 32) * 255).byte().numpy()).save(tmp_path / c / f"{i}.png")
+    task = GANTask(registry.get("gan").config("tiny", dict(data=str(tmp_path), width=8, z_dim=8, batch_size=8)))
+    assert task.model_config().arch == "dcgan" and task.shape == (1, 32, 32)
+    x = task.batch(0, Shard())["real"]
     assert x.shape == (8, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
 
 
@@ -299,3 +305,20 @@ def test_two_process_gloo_dcgan_trains(tmp_path):
     assert checkpoint.read_meta(ck, "gan")["step"] == 4
     state = checkpoint.load_state(ck)
     assert set(state["optimizer"]) == {"d", "g"}
+
+
+def test_training_the_judge_leaves_the_random_generators_alone(tmp_path, monkeypatch):
+    """The judge is trained the first time a GAN run evaluates; the run must go on as if it was cached."""
+    from milestones.data import images
+
+    monkeypatch.setenv("MILESTONES_CACHE", str(tmp_path))
+    monkeypatch.setattr(metrics, "JUDGE_STEPS", 3)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    metrics.judge_network(images.digits())
+    assert torch.equal(torch.get_rng_state(), before)
+    assert list(tmp_path.glob("gan-judge-*.safetensors"))
+
+
+def test_claims_protocol_at_the_tiny_preset(tmp_path):
+    tiny_claims("gan", tmp_path)

@@ -1,6 +1,5 @@
 """Kill and resume: SIGTERM mid-run saves a checkpoint; --resume ends with the same weights."""
 
-import dataclasses
 import json
 import os
 import signal
@@ -19,10 +18,10 @@ from milestones.core.trainer import Interrupted, train
 from conftest import run_cli
 
 
-def _cfg():
+def _cfg(**over):
     # dropout on, so the restored RNG matters; cosine schedule, so the restored scheduler matters
-    return dataclasses.replace(registry.get("adam").config("tiny"), steps=24, ckpt_every=0, tensorboard=False,
-                               schedule="cosine", warmup_steps=3)
+    return registry.get("adam").config("tiny", {**dict(steps=24, ckpt_every=0, tensorboard=False, schedule="cosine",
+                                                       warmup_steps=3), **over})
 
 
 def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path):
@@ -32,10 +31,10 @@ def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path):
     task = m.make_task(_cfg())
     original = task.batch
 
-    def batch(step, micro, d):
-        if step == 10 and micro == 0:
+    def batch(step, shard):
+        if step == 10 and shard.micro == 0:
             os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-step; the loop saves after it
-        return original(step, micro, d)
+        return original(step, shard)
 
     task.batch = batch
     with pytest.raises(Interrupted) as info:
@@ -79,16 +78,15 @@ def test_sigterm_then_resume_from_the_cli(tmp_path):
 
 def test_non_finite_loss_stops_before_the_step_and_names_the_checkpoint(tmp_path):
     m = registry.get("adam")
-    cfg = dataclasses.replace(_cfg(), ckpt_every=5, steps=20)
-    task = m.make_task(cfg)
+    task = m.make_task(_cfg(ckpt_every=5, steps=20))
     original = task.loss
 
-    def loss(model, batch):
-        value, metrics = original(model, batch)
+    def loss(model, batch, phase):
+        value, metrics = original(model, batch, phase)
         return (value * float("nan") if len(calls) >= 7 else value), metrics
 
     calls = []
-    task.loss = lambda model, batch: (calls.append(1), loss(model, batch))[1]
+    task.loss = lambda model, batch, phase: (calls.append(1), loss(model, batch, phase))[1]
     from milestones.core.trainer import NonFiniteLoss
 
     with pytest.raises(NonFiniteLoss, match="step_0000005"):

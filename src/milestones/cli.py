@@ -2,11 +2,13 @@
 
     milestones list
     milestones info NAME
-    milestones train NAME [--preset P] [--resume] [--out DIR] [--field value ...]
-    milestones reproduce NAME [--preset P] [--seeds K] [--out DIR]
-    milestones tour [--preset P] [--seeds K] [--out DIR]
+    milestones train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
+    milestones reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+    milestones tour [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+    milestones sample NAME --run DIR [--count N] [--out DIR] [...]
 
-A user mistake prints one line `milestones: error: ...` and exits with status 2.
+One parser for all of it: argparse, with one option per config field (core/config.py), whose
+mistakes are one line `milestones: error: ...` and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,76 +17,75 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from .core.config import UserError
+from .core import config as C
+from .errors import UserError
+from .paths import runs_root
 
 USAGE = """usage: milestones VERB [ARGS]
 
 The history of deep learning, 2012-2020, as runnable, verified programs.
 
 verbs:
-  list                                   the ten milestones, their status and last verdicts
-  info NAME                              the idea, the presets and every config field
+  list                                   the ten milestones, their status and verdicts
+  info NAME                              the idea, the presets, every config field and the claims
   train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
-                                         train with the shared trainer (presets: tiny, small, paper)
-  reproduce NAME [--preset P] [--seeds K] [--out DIR]
-                                         run the paper's claims in miniature: verdict, figure, evidence.json
+                                         train with the shared trainer (presets: tiny, small, paper);
+                                         a field is --model.depth 32, or --depth 32 where unambiguous
+  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+                                         run the paper's claims in miniature: per-seed verdicts,
+                                         figure, evidence.json with every run's command
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
                                          transformer translate "SENTENCE ..." (or stdin lines),
                                          with --beam K and --attention PNG
-  tour [--preset P] [--seeds K] [--out DIR]
+  tour [--preset P] [--seeds K] [--first-seed S] [--out DIR]
                                          every built milestone's claims in historical order -> a report
 
 examples:
   milestones train resnet --preset small --depth 32 --plain
-  milestones train alexnet --data ~/data/cifar-10-batches-bin --variant small --steps 5000
-  milestones reproduce adam --seeds 3
+  milestones train alexnet --data ~/data/cifar-10-batches-bin --steps 5000
+  milestones reproduce adam --seeds 10 --first-seed 100
   torchrun --nproc_per_node 2 -m milestones train resnet --preset small
 """
 
 
-def runs_root() -> Path:
-    return Path(os.environ.get("MILESTONES_RUNS", "runs"))
-
-
-def _take(args: list[str], flag: str, default: str | None = None, is_bool: bool = False) -> str | None:
-    """Remove `flag` (and its value) from args; return the value (or 'true' for a bool flag)."""
-    for i, a in enumerate(args):
-        if a == flag or a.startswith(flag + "="):
-            if is_bool:
-                del args[i]
-                return "true"
-            if "=" in a:
-                del args[i]
-                return a.split("=", 1)[1]
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise UserError(f"{flag} needs a value")
-            value = args[i + 1]
-            del args[i:i + 2]
-            return value
-    return default
-
-
-def _no_extra(args: list[str], verb: str) -> None:
-    if args:
-        raise UserError(f"unexpected argument {args[0]!r} for '{verb}'; see milestones --help")
-
-
-def _int(text: str, flag: str, low: int = 1) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise UserError(f"bad value {text!r} for {flag}: expected an integer") from None
-    if v < low:
-        raise UserError(f"{flag} must be at least {low}")
-    return v
-
-
 def _echo(text: str) -> None:
     print(text, flush=True)
+
+
+def _at_least(low: int, flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise UserError(f"bad value {text!r} for {flag}: expected an integer") from None
+        if v < low:
+            raise UserError(f"{flag} must be at least {low}, not {v}")
+        return v
+    return parse
+
+
+def _milestone(args: list[str], verb: str, example: str):
+    from . import registry
+
+    if not args or args[0].startswith("-"):
+        raise UserError(f"{verb} needs a milestone name, e.g. milestones {verb} {example}")
+    return registry.get(args[0])
+
+
+def _built(m: Any) -> None:
+    from . import registry
+
+    if not m.built:
+        raise UserError(f"milestone {m.name!r} is not built yet; built ones: {', '.join(registry.built_names())}")
+
+
+def _parse(parser: C.ArgumentParser, args: list[str], cls: type | None = None, intermixed: bool = False) -> dict:
+    return C.parse_options(parser, args, cls, intermixed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,62 +95,71 @@ def cmd_list(args: list[str]) -> int:
     from . import registry
     from .core.report import last_verdicts
 
-    _no_extra(args, "list")
+    _parse(C.ArgumentParser(prog="milestones list"), args)
     verdicts = last_verdicts(runs_root())
     for m in registry.historical():
         status = "built" if m.built else "not built yet"
         print(f"{m.number:>2}. {m.name:<12} {m.year:<10} {m.title}")
         print(f"    {m.authors.rstrip('.')}. {status}")
+        if m.built:
+            for c in m.claims:
+                if c.reference is not None:
+                    print(f"    {c.name}: {c.reference.verdict} on {c.reference.seeds} seeds (README)")
         for claim, ev in sorted(verdicts.get(m.name, {}).items()):
-            print(f"    last verdict [{ev.preset}] {claim}: {ev.verdict} ({ev.ours})")
+            print(f"    last run [{ev.preset}] {claim}: {ev.verdict} ({ev.ours})")
     return 0
 
 
 def cmd_info(args: list[str]) -> int:
-    from . import registry
-    from .core.config import describe
-
-    if not args:
-        raise UserError("info needs a milestone name; see milestones list")
-    m = registry.get(args.pop(0))
-    _no_extra(args, "info")
+    p = C.ArgumentParser(prog="milestones info")
+    p.add_argument("name")
+    m = _milestone(args, "info", "resnet")
+    _parse(p, args)
     print(f"{m.name} ({m.year}): {m.title}\n{m.authors.rstrip('.')}. {m.link}\n\nidea:  {m.idea}\nclaim: {m.claim}")
     if not m.built:
         print("\nstatus: not built yet")
         return 0
     print("\npresets:")
-    for p, over in m.presets.items():
-        print(f"  {p:<6} {', '.join(f'{k}={v}' for k, v in over.items())}")
-    print("\nconfig fields (defaults of the small preset; override with --field value):")
-    print(describe(m.config_cls, m.config("small")))
+    for name, over in m.presets.items():
+        print(f"  {name:<6} {', '.join(f'{k}={C.format_value(v)}' for k, v in C.flatten(over).items())}")
+    print("\nconfig fields (values of the small preset; set one with --FIELD VALUE):")
+    print(C.describe(m.config("small")))
     print("\nclaims:")
     for c in m.claims:
-        print(f"  {c.name}: {c.title}\n    paper: {c.paper} ({c.paper_value})\n    holds if: {c.threshold}")
+        print(f"  {c.name}: {c.title}\n    paper: {c.paper} ({c.paper_value})\n    holds for a seed if: {c.rule}")
+        if c.reference is not None:
+            r = c.reference
+            print(f"    on {r.seeds} seeds: {r.verdict}: {r.numbers}\n      ({r.command})")
+            if r.why:
+                print(f"    why: {r.why}")
     return 0
 
 
 def cmd_train(args: list[str]) -> int:
-    from . import registry
-    from .core import config as C
     from .core.trainer import train
 
-    if not args or args[0].startswith("-"):
-        raise UserError("train needs a milestone name, e.g. milestones train resnet --preset tiny")
-    m = registry.get(args.pop(0))
-    if not m.built:
-        raise UserError(f"milestone {m.name!r} is not built yet; built ones: {', '.join(registry.built_names())}")
-    if "--help" in args or "-h" in args:
-        print(f"usage: milestones train {m.name} [--preset P] [--resume] [--out DIR] [--field value ...]\n")
-        print(C.describe(m.config_cls, m.config("small")))
+    m = _milestone(args, "train", "resnet --preset tiny")
+    _built(m)
+    p = C.ArgumentParser(prog=f"milestones train {m.name}")
+    p.add_argument("name")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--out")
+    p.add_argument("-h", "--help", action="store_true")
+    C.add_options(p, m.config_cls)
+    given = _parse(p, args, m.config_cls)
+    preset, resume, out, show_help = (given.pop(k, d) for k, d in
+                                      (("preset", "small"), ("resume", False), ("out", None), ("help", False)))
+    given.pop("name")
+    if show_help:
+        print(f"usage: milestones train {m.name} [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]\n")
+        print(C.describe(m.config(preset)))
         return 0
-    preset = _take(args, "--preset", "small")
-    resume = _take(args, "--resume", is_bool=True) == "true"
-    out = _take(args, "--out")
     if resume:
         run_dir = Path(out) if out else _latest_run(m.name)
-        cfg = C.apply_overrides(_saved_config(m, run_dir, "cannot resume: "), args)
+        cfg = C.validate(C.apply(_saved_config(m, run_dir, "cannot resume: "), C.resolve(m.config_cls, given)))
     else:
-        cfg = C.apply_overrides(m.config(preset or "small"), args)
+        cfg = m.config(preset, given)
         run_dir = Path(out) if out else runs_root() / m.name / time.strftime("%Y%m%d-%H%M%S")
         if (run_dir / "ckpt").exists():
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
@@ -162,10 +172,8 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-def _saved_config(m, run_dir: Path, prefix: str = ""):
+def _saved_config(m: Any, run_dir: Path, prefix: str = "") -> Any:
     """The config a run of milestone `m` was started with, read from its config.json."""
-    from .core import config as C
-
     cfg_file = run_dir / "config.json"
     if not cfg_file.is_file():
         raise UserError(f"{prefix}{run_dir} has no config.json (is it a run folder?)")
@@ -173,9 +181,10 @@ def _saved_config(m, run_dir: Path, prefix: str = ""):
         saved = json.loads(cfg_file.read_text())
     except json.JSONDecodeError:
         raise UserError(f"{prefix}{cfg_file} is damaged") from None
-    if saved.get("milestone") != m.name:
-        raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
-    return C.from_dict(m.config_cls, saved["config"])
+    if not isinstance(saved, dict) or saved.get("milestone") != m.name:
+        raise UserError(f"{run_dir} is a run of {saved.get('milestone') if isinstance(saved, dict) else None!r}, "
+                        f"not {m.name!r}")
+    return C.from_dict(m.config_cls, saved.get("config", {}), str(cfg_file))
 
 
 def _is_rank0() -> bool:
@@ -191,21 +200,28 @@ def _latest_run(name: str) -> Path:
     return runs[-1]
 
 
+def _claim_options(p: C.ArgumentParser) -> None:
+    p.add_argument("--preset", default="small")
+    p.add_argument("--seeds", type=_at_least(1, "--seeds"), default=3)
+    p.add_argument("--first-seed", dest="first_seed", type=_at_least(0, "--first-seed"), default=0)
+    p.add_argument("--out")
+
+
 def cmd_reproduce(args: list[str]) -> int:
     from . import registry
 
-    if not args or args[0].startswith("-"):
-        raise UserError("reproduce needs a milestone name, e.g. milestones reproduce adam")
-    m = registry.get(args.pop(0))
-    preset = _take(args, "--preset", "small") or "small"
+    m = _milestone(args, "reproduce", "adam")
+    p = C.ArgumentParser(prog="milestones reproduce")
+    p.add_argument("name")
+    _claim_options(p)
+    o = _parse(p, args)
+    preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
-    seeds = _int(_take(args, "--seeds", "3") or "3", "--seeds")
-    out = Path(_take(args, "--out") or runs_root() / m.name / f"reproduce-{preset}")
-    _no_extra(args, "reproduce")
-    if not m.built:
-        raise UserError(f"milestone {m.name!r} is not built yet; built ones: {', '.join(registry.built_names())}")
-    results = [c.run(preset, seeds, out / c.name, echo=_echo) for c in m.claims]
+    _built(m)
+    seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
+    out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}")
+    results = [c.run(preset, seeds, registry.runner, out / c.name, echo=_echo) for c in m.claims]
     print()
     for ev in results:
         print(f"{ev.claim}: {ev.verdict.upper()}: {ev.ours}  -> {out / ev.claim / 'evidence.json'}")
@@ -213,46 +229,49 @@ def cmd_reproduce(args: list[str]) -> int:
 
 
 def cmd_tour(args: list[str]) -> int:
+    from . import registry
     from .core.report import tour
 
-    preset = _take(args, "--preset", "small") or "small"
-    seeds = _int(_take(args, "--seeds", "3") or "3", "--seeds")
-    out = Path(_take(args, "--out") or runs_root() / "tour")
-    _no_extra(args, "tour")
-    from . import registry
-
+    p = C.ArgumentParser(prog="milestones tour")
+    _claim_options(p)
+    o = _parse(p, args)
+    preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
-    html = tour(out, preset=preset, seeds=seeds, echo=_echo)
+    seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
+    out = Path(o.get("out") or runs_root() / "tour")
+    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, echo=_echo)
     print(f"\nreport: {html}\n        {html.parent / 'report.md'}")
     return 0
 
 
 def cmd_sample(args: list[str]) -> int:
-    import importlib
-    import importlib.util
+    from . import load
 
-    from . import registry
-    from .core import checkpoint as ckpt
-
-    if not args or args[0].startswith("-"):
-        raise UserError("sample needs a milestone name, e.g. milestones sample dqn --run runs/dqn/RUN")
-    m = registry.get(args.pop(0))
-    run = _take(args, "--run")
-    count = _take(args, "--count")
-    out = _take(args, "--out")
-    if not m.built or importlib.util.find_spec(f"milestones.{m.name}.sample") is None:
+    m = _milestone(args, "sample", "dqn --run runs/dqn/RUN")
+    module = m.sample_module
+    if module is None:
         raise UserError(f"{m.name} has nothing to sample: sampling comes with the generative "
                         "milestones (gan, seq2seq, transformer, gpt) and dqn")
+    p = C.ArgumentParser(prog=f"milestones sample {m.name}")
+    p.add_argument("name")
+    p.add_argument("--run")
+    p.add_argument("--count", type=_at_least(1, "--count"))
+    p.add_argument("--out")
+    if module.INPUTS:
+        p.add_argument("inputs", nargs="*")
+    C.add_options(p, module.Options)
+    given = _parse(p, args, module.Options, intermixed=bool(module.INPUTS))
+    run, count, out, inputs = (given.pop(k, None) for k in ("run", "count", "out", "inputs"))
+    given.pop("name")
     if run is None:
         raise UserError(f"sample needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
+    opts = C.validate(C.apply(module.Options(), given))
     run_dir = Path(run)
-    cfg = _saved_config(m, run_dir)
-    checkpoint = ckpt.resolve(run_dir)
-    ckpt.read_meta(checkpoint, m.name)
-    module = importlib.import_module(f"milestones.{m.name}.sample")
-    module.sample(cfg, checkpoint, _int(count, "--count") if count else None,
-                  Path(out) if out else run_dir / "samples", args)
+    loaded = load(run_dir)
+    if loaded.milestone != m.name:
+        raise UserError(f"{run_dir} is a run of {loaded.milestone!r}, not {m.name!r}")
+    module.sample(loaded, opts, list(inputs or []), count, Path(out) if out else run_dir / "samples")
     return 0
 
 

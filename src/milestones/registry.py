@@ -1,22 +1,30 @@
-"""The ten milestones: name -> paper, year, idea, and (for those built) presets, task and claims.
+"""The ten milestones: name -> paper, year, idea, and (for those built) config, task and claims.
 
 A built milestone's package provides, in `task.py`:
-    Config           a dataclass inheriting core.config.TrainConfig
-    PRESETS          {"tiny": {...}, "small": {...}, "paper": {...}} overrides of Config's defaults
-    make_task(cfg)   -> core.task.Task
-and, in `claim.py`:
+    Config           its config dataclass (the trainer's fields, the task's, `model` and `optim`)
+    PRESETS          {"tiny": {...}, "small": {...}, "paper": {...}}: overrides of Config's defaults
+    TASK             its core.task.Task subclass; TASK(cfg) loads the data
+in `claim.py`:
     CLAIMS           a list of core.claims.Claim
+    probe(task, result, run)   (optional) what a claim run records from the trained model
+and, if it has one, in `sample.py` the `sample` verb: Options, INPUTS and sample().
+
+This module also trains claim runs (`execute`, `runner`): it is above every milestone, so one
+milestone's claim may compare against another's runs by naming them, never importing them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .core.config import UserError, validate
+from .core import config as C
+from .core.claims import Record, Run, parallel_map
+from .errors import UserError
 
 PRESET_NAMES = ("tiny", "small", "paper")
 
@@ -50,17 +58,32 @@ class Milestone:
     def presets(self) -> dict[str, dict[str, Any]]:
         return self.task_module.PRESETS
 
-    def config(self, preset: str = "small") -> Any:
+    def config(self, preset: str = "small", overrides: Mapping[str, Any] | None = None) -> Any:
+        """The preset's config with `overrides` (by field path or name) applied, all validated."""
         if preset not in PRESET_NAMES:
             raise UserError(f"unknown preset {preset!r}; presets are {', '.join(PRESET_NAMES)}")
-        return validate(dataclasses.replace(self.config_cls(), **self.presets.get(preset, {})))
+        return C.build(self.config_cls, self.presets, preset, overrides)
 
     def make_task(self, cfg: Any):
-        return self.task_module.make_task(cfg)
+        return self.task_module.TASK(cfg)
+
+    @property
+    def model_class(self) -> type:
+        return self.task_module.TASK.model_class
+
+    @property
+    def claim_module(self) -> ModuleType:
+        return self._module("claim")
 
     @property
     def claims(self) -> list:
-        return list(self._module("claim").CLAIMS)
+        return list(self.claim_module.CLAIMS)
+
+    @property
+    def sample_module(self) -> ModuleType | None:
+        if not self.built or importlib.util.find_spec(f"milestones.{self.name}.sample") is None:
+            return None
+        return self._module("sample")
 
 
 MILESTONES: list[Milestone] = [
@@ -74,7 +97,8 @@ MILESTONES: list[Milestone] = [
               "A CNN learns Q-values from pixels and reward alone, stabilised by replay and a target network.",
               "Learns control from reward alone; replay and the target network both matter.",
               built=True),
-    Milestone(3, "seq2seq", "2014", "Sequence to Sequence Learning / Neural MT by Jointly Learning to Align and Translate",
+    Milestone(3, "seq2seq", "2014",
+              "Sequence to Sequence Learning / Neural MT by Jointly Learning to Align and Translate",
               "Sutskever, Vinyals, Le; Bahdanau, Cho, Bengio", "https://arxiv.org/abs/1409.0473",
               "An encoder-decoder RNN translates; attention lets the decoder look back at every source word.",
               "Attention keeps quality on long sentences where a fixed-vector encoder fails.",
@@ -129,3 +153,38 @@ def built_names() -> list[str]:
 def historical() -> list[Milestone]:
     """The ten in the order the tour walks them."""
     return sorted(MILESTONES, key=lambda m: m.number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training claim runs.
+
+
+def execute(run: Run) -> Record:
+    """Train one claim run exactly as `milestones train` would (same config path, no files
+    written), and record its history, final evaluation and the milestone's probe. A run whose
+    loss became NaN or infinite is recorded as diverged, with its history up to then."""
+    from .core.trainer import NonFiniteLoss, Trainer
+
+    m = get(run.milestone)
+    task = m.make_task(m.config(run.preset, run.options))
+    trainer = Trainer(task, None, verbose=False)
+    record: Record = {"command": run.command(), "diverged": False}
+    try:
+        result = trainer.run()
+    except NonFiniteLoss as e:
+        return record | {"diverged": str(e), "history": trainer.log.history, "final": {}, "step": trainer.step,
+                         "seconds": None, "probe": {}}
+    probe = getattr(m.claim_module, "probe", None)
+    return record | {"history": result.history, "final": result.final_eval, "step": result.step,
+                     "seconds": round(result.seconds, 2), "probe": probe(task, result, run) if probe else {}}
+
+
+_RECORDS: dict[Run, Record] = {}  # the runs this process has trained: claims that share runs train them once
+
+
+def runner(runs: list[Run], workers: int) -> list[Record]:
+    """The records of `runs`, training (side by side) those this process has not trained yet."""
+    todo = list(dict.fromkeys(r for r in runs if r not in _RECORDS))
+    for r, record in zip(todo, parallel_map(execute, todo, workers)):
+        _RECORDS[r] = record
+    return [_RECORDS[r] for r in runs]

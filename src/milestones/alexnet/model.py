@@ -20,30 +20,60 @@ logits (tests/test_alexnet.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from torch import nn
 
+from ..core.config import Fraction, FromData, NonNegative, Positive
+
 
 @dataclass
 class AlexNetConfig:
-    in_channels: int = 3
-    n_classes: int = 1000
-    channels: tuple[int, ...] = (96, 256, 384, 384, 256)
-    kernels: tuple[int, ...] = (11, 5, 3, 3, 3)
-    strides: tuple[int, ...] = (4, 1, 1, 1, 1)
-    paddings: tuple[int, ...] = (2, 2, 1, 1, 1)
-    groups: tuple[int, ...] = (1, 2, 1, 2, 2)  # 2 = the paper's two GPU towers
-    pool_after: tuple[int, ...] = (0, 1, 4)  # conv indices followed by overlapping max-pool
-    pool_kernel: int = 3
-    pool_stride: int = 2
-    lrn: bool = True  # after conv1 and conv2, before pooling (§3.3)
-    fc: tuple[int, ...] = (4096, 4096)
-    dropout: float = 0.5
-    activation: str = "relu"  # "relu" (§3.1) or "tanh" (the saturating baseline of Fig. 1)
-    adaptive_pool: int = 0  # >0: adaptive average pooling to this size before the FC layers
-    input_size: int = 224  # used to size the first FC layer when adaptive_pool == 0
-    conv1d: bool = False  # 1-D convolutions for signals such as MNIST-1D
+    in_channels: FromData[int] = 3
+    """Input channels (from the data)."""
+    n_classes: FromData[int] = 1000
+    """Classes (from the data)."""
+    input_size: FromData[int] = 224
+    """Input side in pixels, or signal length (from the data): sizes the first FC layer."""
+    conv1d: FromData[bool] = False
+    """1-D convolutions, for signals such as MNIST-1D (from the data)."""
+    channels: tuple[Positive[int], ...] = (96, 256, 384, 384, 256)
+    """Maps of each convolution (§3.5: 96, 256, 384, 384, 256)."""
+    kernels: tuple[Positive[int], ...] = (11, 5, 3, 3, 3)
+    """Kernel size of each convolution."""
+    strides: tuple[Positive[int], ...] = (4, 1, 1, 1, 1)
+    """Stride of each convolution."""
+    paddings: tuple[NonNegative[int], ...] = (2, 2, 1, 1, 1)
+    """Zero padding of each convolution."""
+    groups: tuple[Positive[int], ...] = (1, 2, 1, 2, 2)
+    """Groups of each convolution: 2 is the paper's two GPU towers (§3.2)."""
+    pool_after: tuple[NonNegative[int], ...] = (0, 1, 4)
+    """Convolutions (counted from 0) followed by overlapping max-pooling (§3.4)."""
+    pool_kernel: Positive[int] = 3
+    """Max-pooling window (§3.4: 3, overlapping)."""
+    pool_stride: Positive[int] = 2
+    """Max-pooling stride (§3.4: 2)."""
+    lrn: bool = True
+    """Local response normalisation after conv1 and conv2, before pooling (§3.3)."""
+    fc: tuple[Positive[int], ...] = (4096, 4096)
+    """Hidden fully-connected layers (empty: the convolutions feed the classifier directly)."""
+    dropout: Fraction = 0.5
+    """Dropout before each hidden fully-connected layer (§4.2)."""
+    activation: Literal["relu", "tanh"] = "relu"
+    """Non-linearity: ReLU (§3.1), or tanh, the saturating baseline of Fig. 1."""
+    adaptive_pool: NonNegative[int] = 0
+    """Average-pool the maps to this size before the FC layers (0: no; torchvision's variant: 6)."""
+    width: Positive[float] = 1.0
+    """Multiplier on the maps of every convolution and the units of every hidden FC layer."""
+
+    def check(self) -> None:
+        n = len(self.channels)
+        if not len(self.kernels) == len(self.strides) == len(self.paddings) == len(self.groups) == n:
+            raise ValueError(f"--model.channels, kernels, strides, paddings and groups need one value per "
+                             f"convolution ({n} channels given)")
+        if any(i >= n for i in self.pool_after):
+            raise ValueError(f"--model.pool-after {self.pool_after} names a convolution beyond the {n} there are")
 
     @staticmethod
     def paper(**kw) -> AlexNetConfig:
@@ -84,6 +114,7 @@ class LocalResponseNorm(nn.Module):
 class AlexNet(nn.Module):
     def __init__(self, cfg: AlexNetConfig):
         super().__init__()
+        cfg.check()
         self.cfg = cfg
         Conv = nn.Conv1d if cfg.conv1d else nn.Conv2d
         Pool = nn.MaxPool1d if cfg.conv1d else nn.MaxPool2d
@@ -93,7 +124,10 @@ class AlexNet(nn.Module):
         layers: list[nn.Module] = []
         c_in = cfg.in_channels
         size = cfg.input_size
-        for i, (c, k, s, p, g) in enumerate(zip(cfg.channels, cfg.kernels, cfg.strides, cfg.paddings, cfg.groups)):
+        channels = [max(1, round(c * cfg.width)) for c in cfg.channels]
+        for i, (c, k, s, p, g) in enumerate(zip(channels, cfg.kernels, cfg.strides, cfg.paddings, cfg.groups)):
+            if c_in % g or c % g:
+                raise ValueError(f"conv{i + 1} has {c} maps from {c_in}, which its {g} groups do not divide")
             layers += [Conv(c_in, c, k, stride=s, padding=p, groups=g), act()]
             size = (size + 2 * p - k) // s + 1
             if cfg.lrn and i < 2:
@@ -110,10 +144,11 @@ class AlexNet(nn.Module):
         else:
             self.avgpool = nn.Identity()
         if size < 1:
-            raise ValueError(f"input of {cfg.input_size} px is too small for this AlexNet configuration")
+            raise ValueError(f"input of {cfg.input_size} px is too small for this AlexNet configuration "
+                             "(fewer poolings: --model.pool-after)")
         flat = c_in * (size if cfg.conv1d else size * size)
         head: list[nn.Module] = []
-        for width in cfg.fc:
+        for width in (max(1, round(u * cfg.width)) for u in cfg.fc):
             # torchvision order: dropout before each hidden FC layer (§4.2 drops their inputs' units)
             head += [nn.Dropout(cfg.dropout), nn.Linear(flat, width), act()]
             flat = width

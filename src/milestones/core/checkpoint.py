@@ -18,17 +18,37 @@ import os
 import random
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from .config import UserError
+from ..errors import UserError
 
 MARKER = "COMPLETE"
+
+
+@dataclass
+class Loaded:
+    """A trained model and what came with it: what `milestones.load` returns. It unpacks as
+    `model, config = milestones.load(path)`; `config.model` is the model's config as built (with
+    what came from the data filled in)."""
+
+    model: torch.nn.Module
+    config: Any
+    checkpoint: Path
+    milestone: str
+    step: int
+    tokenizer: Any = None  # the run's tokenizer, for text milestones
+
+    def __iter__(self):
+        yield self.model
+        yield self.config
 
 
 def rng_state() -> dict[str, Any]:

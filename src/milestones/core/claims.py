@@ -1,14 +1,20 @@
-"""Claims: a paper's result, our threshold for it in miniature, and a verdict from measurements.
+"""Claims: a paper's result, our rule for it in miniature, and a verdict computed seed by seed.
 
-A `Claim` states up front what the paper reports and what we require to say it holds. Its
-`measure` function runs the experiment over several seeds and returns the measurements plus
-a verdict computed from them; `run()` times it, writes `evidence.json` and the figure, and
-returns the `Evidence`. Nothing here decides a verdict: each claim computes its own from
-numbers, against the threshold it printed before measuring.
+A `Claim` states up front what the paper reports and the rule that decides, for one seed,
+whether it holds in miniature. Its `measure(ctx)` asks for training runs, each a `Run`: a preset
+plus overrides of one milestone's config, exactly what `milestones train NAME --preset P
+--FIELD VALUE ...` trains, so every run can be replayed from its command. The runs come back as
+records (the training history, the final evaluation, and what the milestone's `probe` measured
+on the trained model). `measure` applies the rule to each seed and returns the per-seed
+verdicts; `Claim.run` counts them: "holds (n of n)", "mixed (k of n)" or "does not hold (0 of n)",
+writes `evidence.json` (with every run's command) and the figure, and compares the count with the
+claim's `Reference`, its verdict measured once on ten seeds for the README.
 
-Seeds (and other independent runs) go to `parallel_map`, which uses one process per core with
-one torch thread each: two-thread torch slows many times over as soon as another process
-holds a core.
+Runs are executed by a runner the caller supplies (the registry's: it may train any milestone,
+so one claim can compare against another milestone's runs without importing its code). Runs of
+a claim go side by side, one process per core with one torch thread each (two-thread torch slows
+many times over as soon as another process holds a core); a replay command therefore starts with
+OMP_NUM_THREADS=1, which gives the same numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -16,25 +22,124 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shlex
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from .config import flatten, to_args
+
+# ---------------------------------------------------------------------------------------------
+# Runs and their records.
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: `milestones train <milestone> --preset <preset> <overrides>`."""
+
+    milestone: str
+    preset: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def of(milestone: str, preset: str, overrides: Mapping[str, Any] | None = None, **more: Any) -> Run:
+        """Overrides as a dict (dotted paths or nested dicts) and/or keywords, kept in sorted order so
+        that two claims asking for the same run name it the same way (and share it)."""
+        items = flatten({**(overrides or {}), **more})
+        return Run(milestone, preset, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                   for k, v in items.items())))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.overrides)
+
+    @property
+    def seed(self) -> int:
+        return int(self.options.get("seed", 0))
+
+    def command(self) -> str:
+        """The command that trains this run again, with the same numbers."""
+        words = ["milestones", "train", self.milestone, "--preset", self.preset, *to_args(self.options)]
+        return "OMP_NUM_THREADS=1 " + shlex.join(words)
+
+
+Record = dict[str, Any]  # command, history, final, step, seconds, probe
+Runner = Callable[[list[Run], int], list[Record]]  # (runs, worker processes) -> their records
+
+
+def series(record: Record, key: str, split: str = "train") -> tuple[list[int], list[float]]:
+    """(steps, values) of one logged metric of a run."""
+    rows = [r for r in record["history"] if r["split"] == split and key in r]
+    return [r["step"] for r in rows], [r[key] for r in rows]
+
+
+@dataclass
+class Context:
+    """What a claim's `measure` gets: the preset, the seeds, and a way to train runs."""
+
+    preset: str
+    seeds: list[int]
+    runner: Runner
+    workers: int = 2
+    runs_made: list[Record] = field(default_factory=list)
+
+    def runs(self, runs: list[Run]) -> list[Record]:
+        """Train (or fetch, if this process trained them already) the runs, in order."""
+        records = self.runner(runs, self.workers)
+        known = {r["command"] for r in self.runs_made}
+        self.runs_made += [r for r in records if r["command"] not in known]
+        return records
+
+
+# ---------------------------------------------------------------------------------------------
+# What a claim measures, and what it concludes.
 
 
 @dataclass
 class Measured:
-    """What a claim's `measure` returns."""
+    """What a claim's `measure` returns: one verdict per seed, and what backs it."""
 
-    holds: bool
-    ours: str  # our headline number, in words, beside the paper's
+    per_seed: list[dict[str, Any]]  # {"seed": s, "holds": bool, ...the seed's numbers}
+    ours: str  # our headline numbers, in words, beside the paper's
     measurements: dict[str, Any]
     figure: Callable[[Path], None] | None = None  # draws the PNG to the given path
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A claim's verdict measured once on more seeds (the README's), with its command."""
+
+    holds: int  # seeds on which the rule held
+    seeds: int  # of how many
+    command: str  # what measured it
+    numbers: str  # the per-seed numbers, in words
+    why: str = ""  # why it holds, or does not, in miniature
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.holds, self.seeds)
+
+
+def verdict_of(k: int, n: int) -> str:
+    word = "holds" if k == n else "does not hold" if k == 0 else "mixed"
+    return f"{word} ({k} of {n})"
+
+
+def consistent(k: int, n: int, ref: Reference) -> bool:
+    """Whether k of n seeds agrees with the reference: a reference that held on every seed (or
+    on none) predicts the same on these; a mixed one allows any count."""
+    if ref.holds == ref.seeds:
+        return k == n
+    if ref.holds == 0:
+        return k == 0
+    return True
 
 
 @dataclass
@@ -44,18 +149,27 @@ class Evidence:
     title: str
     paper: str
     paper_value: str
-    threshold: str
+    rule: str
     ours: str
-    holds: bool
-    verdict: str
+    verdict: str  # "holds (3 of 3)", "mixed (1 of 3)", "does not hold (0 of 3)"
+    holds: int  # seeds on which the rule held
     preset: str
     seeds: list[int]
     seconds: float
+    per_seed: list[dict[str, Any]]
+    runs: list[str]  # the command of every run the claim made
     measurements: dict[str, Any]
+    reference: dict[str, Any] | None = None
+    consistent: bool | None = None  # with the reference, when there is one
     figure: str | None = None
     note: str = ""
     budget_note: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """holds, mixed or does not hold."""
+        return self.verdict.split(" (")[0]
 
     def write(self, out_dir: Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,31 +199,38 @@ class Claim:
     title: str
     paper: str  # what the paper reports, in words (section/figure)
     paper_value: str  # the paper's headline number
-    threshold: str  # the rule that makes the verdict "holds", fixed before measuring
-    measure: Callable[..., Measured]  # measure(preset=, seeds=, workers=) -> Measured
+    rule: str  # the rule that decides, for one seed, whether the claim holds; fixed before measuring
+    measure: Callable[[Context], Measured]
+    reference: Reference | None = None  # the verdict on ten seeds, for the README and the tests
     budget_note: str = ""  # said in the report when the claim needs longer than ~90 s
 
-    def run(self, preset: str = "small", seeds: int = 3, out_dir: Path | None = None,
+    def run(self, preset: str, seeds: list[int], runner: Runner, out_dir: Path | None = None,
             workers: int | None = None, echo: Callable[[str], None] | None = None) -> Evidence:
         from .checkpoint import versions
 
         say = echo or (lambda s: None)
         say(f"claim  {self.milestone}/{self.name}: {self.title}")
         say(f"paper  {self.paper} ({self.paper_value})")
-        say(f"rule   {self.threshold}")
+        say(f"rule   {self.rule} (per seed; seeds {_span(seeds)})")
         t0 = time.time()
         global _progress
         _progress = say if echo is not None else None
+        ctx = Context(preset, list(seeds), runner, workers or default_workers())
         try:
-            m = self.measure(preset=preset, seeds=list(range(seeds)), workers=workers or default_workers())
+            m = self.measure(ctx)
         finally:
             _progress = None
         seconds = time.time() - t0
+        k = sum(bool(p["holds"]) for p in m.per_seed)
+        n = len(m.per_seed)
         ev = Evidence(milestone=self.milestone, claim=self.name, title=self.title, paper=self.paper,
-                      paper_value=self.paper_value, threshold=self.threshold, ours=m.ours, holds=bool(m.holds),
-                      verdict="holds" if m.holds else "does not hold", preset=preset,
-                      seeds=list(range(seeds)), seconds=round(seconds, 1), measurements=m.measurements,
-                      note=m.note, budget_note=self.budget_note, versions=versions())
+                      paper_value=self.paper_value, rule=self.rule, ours=m.ours, verdict=verdict_of(k, n),
+                      holds=k, preset=preset, seeds=list(seeds), seconds=round(seconds, 1), per_seed=m.per_seed,
+                      runs=[r["command"] for r in ctx.runs_made], measurements=m.measurements, note=m.note,
+                      budget_note=self.budget_note, versions=versions())
+        if self.reference is not None:
+            ev.reference = asdict(self.reference) | {"verdict": self.reference.verdict}
+            ev.consistent = consistent(k, n, self.reference) if preset == "small" else None
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             if m.figure is not None:
@@ -118,8 +239,15 @@ class Claim:
                 ev.figure = str(fig_path)
             ev.write(out_dir)
         say(f"ours   {ev.ours}")
-        say(f"verdict: {ev.verdict.upper()}  ({seconds:.0f} s)")
+        ref = f"; on {self.reference.seeds} seeds: {self.reference.verdict}" if self.reference else ""
+        say(f"verdict: {ev.verdict.upper()}{ref}  ({seconds:.0f} s)")
         return ev
+
+
+def _span(seeds: list[int]) -> str:
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,19 +265,18 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _call(job: tuple[Callable[..., Any], dict[str, Any]]) -> Any:
-    fn, kwargs = job
-    return fn(**kwargs)
+def _call(job: tuple[Callable[..., Any], Any]) -> Any:
+    fn, arg = job
+    return fn(arg)
 
 
 _progress: Callable[[str], None] | None = None  # set by Claim.run: where "run k/N done" lines go
 
 
-def parallel_map(fn: Callable[..., Any], jobs: list[dict[str, Any]], workers: int) -> list[Any]:
-    """fn(**job) for each job, in `workers` spawned processes (inline when workers == 1).
-    Results come back in the order of `jobs`; progress is echoed as jobs finish."""
+def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[Any]:
+    """fn(job) for each job, in `workers` spawned processes of one torch thread each (inline, also
+    on one thread, when workers == 1). Results come back in the order of `jobs`."""
     t0 = time.time()
-
     every = max(1, len(jobs) // 10)  # about ten lines however many jobs
 
     def done(k: int) -> None:
@@ -157,11 +284,16 @@ def parallel_map(fn: Callable[..., Any], jobs: list[dict[str, Any]], workers: in
             _progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
 
     if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for job in jobs:
-            out.append(fn(**job))
-            done(len(out))
-        return out
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out = []
+            for job in jobs:
+                out.append(fn(job))
+                done(len(out))
+            return out
+        finally:
+            torch.set_num_threads(threads)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
                              initializer=_init_worker) as pool:

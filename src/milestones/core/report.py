@@ -1,7 +1,8 @@
 """The tour report: every built milestone's claims in historical order, as HTML and Markdown.
 
 `index.html` is self-contained (figures embedded as base64 PNG); `report.md` links the
-figure files beside it. Milestones not built yet appear in the timeline as such.
+figure files beside it. Milestones not built yet appear in the timeline as such. The caller
+gives the milestones (the registry's entries) and the runner that trains claim runs.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import base64
 import html
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from .claims import Evidence
+from .claims import Evidence, Runner
 
 
 def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
@@ -32,25 +34,26 @@ def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
     return {m: {c: ev for c, (_, ev) in claims.items()} for m, claims in found.items()}
 
 
-def tour(out: Path, preset: str = "small", seeds: int = 3, echo: Callable[[str], None] = print) -> Path:
-    from .. import registry
-
+def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small", seeds: list[int] | None = None,
+         echo: Callable[[str], None] = print) -> Path:
+    """Run every built milestone's claims in the order given and write index.html and report.md."""
+    seeds = seeds if seeds is not None else [0, 1, 2]
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[Evidence]] = {}
     times: dict[str, float] = {}
     t_all = time.time()
-    for m in registry.historical():
+    for m in milestones:
         if not m.built:
             echo(f"\n== {m.number}. {m.name} ({m.year}): not built yet")
             continue
         echo(f"\n== {m.number}. {m.name} ({m.year}): {m.title}")
         t0 = time.time()
-        results[m.name] = [c.run(preset, seeds, out / m.name / c.name, echo=echo) for c in m.claims]
+        results[m.name] = [c.run(preset, seeds, runner, out / m.name / c.name, echo=echo) for c in m.claims]
         times[m.name] = time.time() - t0
     total = time.time() - t_all
-    (out / "report.md").write_text(markdown(results, times, total, preset, seeds, out))
+    (out / "report.md").write_text(markdown(milestones, results, times, total, preset, seeds, out))
     page = out / "index.html"
-    page.write_text(to_html(results, times, total, preset, seeds))
+    page.write_text(to_html(milestones, results, times, total, preset, seeds))
     return page
 
 
@@ -63,24 +66,22 @@ def _rel(path: str | None, base: Path) -> str | None:
         return path
 
 
-def markdown(results: dict[str, list[Evidence]], times: dict[str, float], total: float, preset: str,
-             seeds: int, base: Path) -> str:
-    from .. import registry
-
+def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float], total: float,
+             preset: str, seeds: list[int], base: Path) -> str:
     lines = ["# milestones: the tour", "",
-             f"Preset `{preset}`, {seeds} seeds, {total / 60:.1f} minutes in all. "
-             "Each claim states the paper's result and our rule before it is measured; "
-             "the verdict is computed from the measurements.", "",
+             f"Preset `{preset}`, seeds {', '.join(map(str, seeds))}, {total / 60:.1f} minutes in all. "
+             "Each claim states the paper's result and our rule before it is measured; the rule is applied "
+             "to each seed, and the verdict counts the seeds on which it held.", "",
              "| # | year | milestone | claim | paper | ours | verdict | time |",
              "|---|---|---|---|---|---|---|---|"]
-    for m in registry.historical():
+    for m in milestones:
         if m.name not in results:
             lines.append(f"| {m.number} | {m.year} | {m.name} | {m.claim} | | | not built yet | |")
             continue
         for ev in results[m.name]:
             lines.append(f"| {m.number} | {m.year} | {m.name} | {ev.title} | {ev.paper_value} | {ev.ours} | "
                          f"**{ev.verdict}** | {ev.seconds:.0f} s |")
-    for m in registry.historical():
+    for m in milestones:
         lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
         if m.name not in results:
@@ -89,7 +90,9 @@ def markdown(results: dict[str, list[Evidence]], times: dict[str, float], total:
         lines.append(f"Claims took {times[m.name]:.0f} s.")
         for ev in results[m.name]:
             lines += ["", f"### {ev.title}: {ev.verdict}", "", f"- Paper: {ev.paper} ({ev.paper_value})",
-                      f"- Rule: {ev.threshold}", f"- Ours: {ev.ours}"]
+                      f"- Rule, for each seed: {ev.rule}", f"- Ours: {ev.ours}"]
+            if ev.reference:
+                lines.append(f"- On {ev.reference['seeds']} seeds: {ev.reference['verdict']}")
             if ev.note:
                 lines.append(f"- Note: {ev.note}")
             if ev.budget_note:
@@ -107,16 +110,18 @@ def _img(path: str | None) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
-def to_html(results: dict[str, list[Evidence]], times: dict[str, float], total: float, preset: str,
-            seeds: int) -> str:
-    from .. import registry
+def _css(ev: Evidence) -> str:
+    return {"holds": "ok", "mixed": "mx"}.get(ev.outcome, "no")
 
+
+def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float], total: float,
+            preset: str, seeds: list[int]) -> str:
     e = html.escape
     rows, sections = [], []
-    for m in registry.historical():
+    for m in milestones:
         built = m.name in results
         authors = m.authors.rstrip(".")
-        verdicts = ", ".join(f'<span class="{ "ok" if ev.holds else "no"}">{e(ev.verdict)}</span>'
+        verdicts = ", ".join(f'<span class="{_css(ev)}">{e(ev.verdict)}</span>'
                              for ev in results.get(m.name, [])) or '<span class="nb">not built yet</span>'
         rows.append(f'<tr><td>{m.year}</td><td><a href="#{m.name}">{e(m.name)}</a></td><td>{e(m.title)}</td>'
                     f'<td>{verdicts}</td></tr>')
@@ -128,13 +133,14 @@ def to_html(results: dict[str, list[Evidence]], times: dict[str, float], total: 
         else:
             body.append(f"<p>Claims took {times[m.name]:.0f} s.</p>")
             for ev in results[m.name]:
-                cls = "ok" if ev.holds else "no"
+                cls = _css(ev)
+                ref = f"{ev.reference['verdict']}: {ev.reference['numbers']}" if ev.reference else ""
                 extra = "".join(f"<tr><th>{k}</th><td>{e(v)}</td></tr>" for k, v in
-                                (("note", ev.note), ("budget", ev.budget_note)) if v)
+                                (("on more seeds", ref), ("note", ev.note), ("budget", ev.budget_note)) if v)
                 body.append(
                     f'<div class="claim"><h3>{e(ev.title)}: <span class="{cls}">{e(ev.verdict)}</span></h3>'
                     f'<table><tr><th>paper</th><td>{e(ev.paper)} <b>({e(ev.paper_value)})</b></td></tr>'
-                    f'<tr><th>rule</th><td>{e(ev.threshold)}</td></tr>'
+                    f'<tr><th>rule, per seed</th><td>{e(ev.rule)}</td></tr>'
                     f'<tr><th>ours</th><td><b>{e(ev.ours)}</b></td></tr>{extra}'
                     f'<tr><th>time</th><td>{ev.seconds:.0f} s, seeds {ev.seeds}</td></tr></table>'
                     f'{_img(ev.figure)}</div>')
@@ -147,12 +153,14 @@ body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
 table {{ border-collapse: collapse; margin: .5rem 0; }} td, th {{ border: 1px solid #ddd; padding: .3rem .6rem;
 text-align: left; vertical-align: top; }} th {{ background: #f6f6f6; }}
 .ok {{ color: #13795b; font-weight: bold; }} .no {{ color: #b42318; font-weight: bold; }} .nb {{ color: #888; }}
+.mx {{ color: #9a6700; font-weight: bold; }}
 .claim {{ border-left: 4px solid #ddd; padding-left: 1rem; margin: 1.5rem 0; }} img {{ max-width: 100%; }}
 .idea {{ font-size: 1.1rem; }}
 </style></head><body>
 <h1>milestones: the history of deep learning, 2012&ndash;2020, run</h1>
-<p>Preset <code>{e(preset)}</code>, {seeds} seeds, {total / 60:.1f} minutes in all. Each claim states the
-paper's result and our rule before measuring; every verdict is computed from the measurements.</p>
+<p>Preset <code>{e(preset)}</code>, seeds {e(", ".join(map(str, seeds)))}, {total / 60:.1f} minutes in all. Each
+claim states the paper's result and our rule before measuring; the rule is applied to each seed, and the verdict
+counts the seeds on which it held: holds (all), mixed (some), does not hold (none).</p>
 <table><tr><th>year</th><th>milestone</th><th>paper</th><th>verdicts</th></tr>
 {chr(10).join(rows)}
 </table>

@@ -1,25 +1,53 @@
-"""What a milestone gives the shared trainer: the Task interface and a resumable batch sampler.
+"""What a milestone gives the shared trainer: the Task interface, and batches addressed by step.
 
-A Task builds the model and optimizer, hands out batches, turns a batch into a loss, and
-evaluates. Batches are addressed by step, not drawn from an iterator, so the data order is
-a pure function of (seed, step): resuming at step k sees exactly the batches an
-uninterrupted run would have seen, and DDP ranks take disjoint slices of one global batch.
+A Task resolves its model's config against the data, builds the model and its optimizers, says
+which training examples make up the batch at any step (its `sampler`), turns examples into a
+batch, a batch into a loss, and evaluates. Batches are addressed by step, not drawn from an
+iterator, so the data order is a pure function of (seed, step): resuming at step k sees the
+batches an uninterrupted run would have seen. The trainer splits each step's global batch into
+shards: micro-batch m on rank r takes chunk m * world + r, so gradient accumulation and DDP see
+the same examples one process would.
+
+Most tasks only declare a sampler and `examples()`; a task whose batches are not rows of a data
+set overrides `batch()` itself (DQN acts in its environment; GAN adds noise to its images).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from .config import TrainConfig, UserError
-from .distributed import Dist
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of a step's global batch one forward pass takes."""
+
+    micro: int = 0  # micro-batch (gradient accumulation)
+    accum: int = 1
+    rank: int = 0  # DDP rank
+    world: int = 1
+
+    def take(self, global_batch: torch.Tensor) -> torch.Tensor:
+        return global_batch.chunk(self.accum * self.world)[self.micro * self.world + self.rank]
+
+    def size(self, batch_size: int) -> int:
+        return batch_size // (self.accum * self.world)
+
+
+class Sampler(Protocol):
+    def global_batch(self, step: int) -> torch.Tensor:
+        """Indices of the training examples in step `step`'s global batch."""
+        ...
 
 
 class EpochSampler:
-    """Global batch indices for any step: a fresh permutation each epoch, seeded by (seed, epoch)."""
+    """Global batches for any step: a fresh permutation each epoch, seeded by (seed, epoch)."""
 
     def __init__(self, n: int, batch_size: int, seed: int):
         if n < batch_size:
@@ -39,39 +67,50 @@ class EpochSampler:
         assert self._perm is not None
         return self._perm[i * self.batch_size:(i + 1) * self.batch_size]
 
-    def indices(self, step: int, micro: int, accum: int, d: Dist) -> torch.Tensor:
-        """This rank's share of micro-batch `micro` of the global batch at `step`."""
-        chunks = self.global_batch(step).chunk(accum * d.world)
-        return chunks[micro * d.world + d.rank]
-
 
 class Task:
-    """Base class for a milestone's training task. Subclasses set `name` and implement the hooks."""
+    """Base class for a milestone's training task. Subclasses set `name` and `model_class`."""
 
     name: str = "task"
+    model_class: type[nn.Module] = nn.Module
+    sampler: Sampler | None = None
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: Any):
         self.cfg = cfg
 
-    # -- the hooks the trainer calls -------------------------------------------------------
+    # -- the model --------------------------------------------------------------------------------
+    def model_config(self) -> Any:
+        """`cfg.model` with what comes from the data filled in (classes, vocabulary, shapes). Saved
+        in every checkpoint, so a model can be rebuilt without its data (milestones.load)."""
+        return self.cfg.model
+
     def build_model(self) -> nn.Module:
+        try:
+            return self.model_class(self.model_config())
+        except ValueError as e:  # the config does not make a model (e.g. too small an input)
+            raise UserError(f"cannot build the {self.name} model: {e}") from None
+
+    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers by name; one step of training runs one phase per optimizer, in this order
+        (GAN: {"d": ..., "g": ...}), calling `loss(model, batch, phase)` for each."""
         raise NotImplementedError
 
-    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer | dict[str, torch.optim.Optimizer]:
-        """One optimizer, or several by phase name ({"d": ..., "g": ...}): each training step then
-        runs the phases in this order, calling `loss(model, batch, phase)` for each."""
+    # -- batches -----------------------------------------------------------------------------------
+    def examples(self, idx: torch.Tensor) -> Any:
+        """The training examples at these indices, as a (CPU) batch."""
         raise NotImplementedError
 
-    def batch(self, step: int, micro: int, d: Dist) -> Any:
-        """The (CPU) micro-batch `micro` for `step` on this rank."""
+    def batch(self, step: int, shard: Shard) -> Any:
+        """The (CPU) micro-batch of `step` that `shard` takes."""
+        if self.sampler is None:
+            raise NotImplementedError(f"{self.name}: a task without a sampler must override batch()")
+        return self.examples(shard.take(self.sampler.global_batch(step)))
+
+    def loss(self, model: nn.Module, batch: Any, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss to minimise in this phase, and metrics to log (floats or 0-d tensors)."""
         raise NotImplementedError
 
-    def loss(self, model: nn.Module, batch: Any, phase: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Scalar loss to minimise and metrics to log (floats or 0-d tensors). With several
-        optimizers the trainer passes the phase's name, and logs each phase's loss as
-        `loss_<phase>` and their sum as `loss`."""
-        raise NotImplementedError
-
+    # -- the rest of a run -------------------------------------------------------------------------
     def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
         """The module the training step calls under DDP. Tasks whose step calls parts of the
         model separately (GAN) wrap each part here; what they return needs `no_sync()` (used
@@ -85,8 +124,12 @@ class Task:
         """Called once the model is built (and restored, on resume), before the first batch.
         Tasks whose batches depend on the model (DQN acts in its environment with it) keep it."""
 
+    def should_stop(self, step: int, metrics: dict[str, float]) -> bool:
+        """Called after every optimizer step with its training metrics; True ends training early."""
+        return False
+
     def state_dict(self) -> dict[str, Any]:
-        """Task state beyond model, optimizer and RNGs that `--resume` must restore (e.g. DQN's
+        """Task state beyond model, optimizers and RNGs that `--resume` must restore (e.g. DQN's
         episode counters). Saved in state.pt, so only tensors, numbers, strings, lists, dicts."""
         return {}
 
@@ -94,23 +137,17 @@ class Task:
         pass
 
     def save_files(self, folder: Path) -> None:
-        """Write large task state (DQN's replay buffer) into a checkpoint folder being written."""
+        """Write files a checkpoint needs beside the weights (a tokenizer, DQN's replay buffer)."""
 
     def load_files(self, folder: Path) -> None:
         """Read back what `save_files` wrote, on resume."""
 
-    def should_stop(self, step: int, metrics: dict[str, float]) -> bool:
-        """Called after every optimizer step with its training metrics; True ends training early
-        (claims use it to stop at a target, e.g. a training-error level)."""
-        return False
 
-    # -- helpers ----------------------------------------------------------------------------
-    @staticmethod
-    def to_device(batch: Any, device: torch.device) -> Any:
-        if isinstance(batch, torch.Tensor):
-            return batch.to(device, non_blocking=True)
-        if isinstance(batch, (list, tuple)):
-            return type(batch)(Task.to_device(b, device) for b in batch)
-        if isinstance(batch, dict):
-            return {k: Task.to_device(v, device) for k, v in batch.items()}
-        return batch
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch

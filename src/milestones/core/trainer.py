@@ -1,14 +1,17 @@
 """THE training loop, shared by every milestone.
 
-A milestone supplies a `Task` (model, optimizer, batches, loss, evaluation); this loop owns
-everything else: device, seeding, bf16 autocast on CUDA, gradient accumulation and clipping,
-the warm-up + cosine (step, inverse-sqrt) schedule, eval cadence, checkpoints and `--resume`,
-SIGTERM/SIGINT (save, then exit), the non-finite-loss guard, DDP and logging.
+A milestone supplies a `Task` (model, optimizers, batches, loss, evaluation); the `Trainer` owns
+everything else: device, seeding, bf16 autocast on CUDA, the shards of each step's batch
+(gradient accumulation and DDP ranks), clipping, the warm-up then cosine (step, inverse-sqrt)
+schedule, evaluation cadence, checkpoints and `--resume`, SIGTERM/SIGINT (save, then exit), the
+non-finite-loss guard and logging.
 
-A task with several optimizers (GAN: the discriminator's and the generator's) returns them as
-a dict from `build_optimizer`; one training step then runs a phase per optimizer, in the dict's
-order, each on the same micro-batches: the task's `loss(model, batch, phase)` for that phase,
-backward, clipping over that optimizer's parameters, its step, and every gradient cleared.
+A task's optimizers come as a dict by name. Most tasks have one; GAN has two, and then each step
+runs one phase per optimizer in the dict's order (the discriminator's, then the generator's), each
+on the same micro-batches: the task's loss for that phase, backward, clipping over that
+optimizer's parameters, its step, and every gradient cleared.
+
+    result = Trainer(task, run_dir).run()          # or train(task, run_dir)
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
 from . import checkpoint as ckpt
 from . import distributed
-from .config import TrainConfig, UserError, to_dict
+from .config import RunConfig, to_dict
 from .logging import RunLogger
-from .task import Task
+from .task import Shard, Task, to_device
 
 
 class NonFiniteLoss(RuntimeError):
@@ -85,7 +89,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def lr_factor(cfg: TrainConfig, step: int) -> float:
+def lr_factor(cfg: Any, step: int) -> float:
     """Multiplier on the peak learning rate at `step` (0-based): linear warm-up, then the schedule."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
@@ -99,7 +103,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     return 0.1 ** (int(progress >= 0.5) + int(progress >= 0.75))  # "step": /10 at 50% and 75%
 
 
-def autocast_context(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+def autocast_context(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
     use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
     if not use_bf16:
         return contextlib.nullcontext()
@@ -129,170 +133,187 @@ class _SignalCatcher:
             signal.signal(s, h)
 
 
-def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose: bool = True,
-          meta: dict[str, Any] | None = None) -> Result:
-    """Train `task` for `task.cfg.steps` steps. With `run_dir=None` nothing is written to disk."""
-    cfg = task.cfg
-    device = pick_device(cfg.device)
-    d = distributed.setup(device.type)
-    if device.type == "cuda" and d.enabled:
-        device = torch.device("cuda", d.local_rank)
-    writes = run_dir is not None and d.main
-    meta = {"milestone": task.name, "config": to_dict(cfg), **(meta or {})}
+class Trainer:
+    """Trains `task` for `task.cfg.steps` optimizer steps. With `run_dir=None` nothing is written."""
 
-    seed_everything(cfg.seed)
-    model = task.build_model().to(device)
-    built = task.build_optimizer(model)
-    multi = not isinstance(built, torch.optim.Optimizer)
-    optimizers: dict[str, torch.optim.Optimizer] = dict(built) if multi else {"main": built}  # type: ignore[arg-type]
-    if not optimizers:
-        raise ValueError(f"{task.name}: build_optimizer returned no optimizer")
-    schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(cfg, s)) for k, o in optimizers.items()}
-    start = 0
-    last_ckpt: Path | None = None
-    ckpt_root = run_dir / "ckpt" if run_dir is not None else None
+    def __init__(self, task: Task, run_dir: Path | None = None, resume: bool = False, verbose: bool = True,
+                 meta: dict[str, Any] | None = None):
+        self.task, self.cfg = task, task.cfg
+        cfg = self.cfg
+        self.device = pick_device(cfg.device)
+        self.dist = d = distributed.setup(self.device.type)
+        if self.device.type == "cuda" and d.enabled:
+            self.device = torch.device("cuda", d.local_rank)
+        self.run_dir = run_dir
+        self.writes = run_dir is not None and d.main
+        self.meta = {"milestone": task.name, "config": to_dict(cfg), "model": to_dict(task.model_config()),
+                     **(meta or {})}
 
-    if resume:
-        if ckpt_root is None:
+        seed_everything(cfg.seed)
+        self.model = task.build_model().to(self.device)
+        self.optimizers = task.build_optimizers(self.model)
+        if not self.optimizers:
+            raise ValueError(f"{task.name}: build_optimizers returned no optimizer")
+        self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(cfg, s))
+                           for k, o in self.optimizers.items()}
+        self.step = self.start = 0
+        self.last_ckpt: Path | None = None
+        if resume:
+            self._restore()
+        elif d.enabled:
+            seed_everything(cfg.seed + d.rank)  # distinct dropout masks per rank; weights come from rank 0
+
+        if self.writes:
+            run_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            (run_dir / "config.json").write_text(json.dumps(self.meta, indent=2, default=str))  # type: ignore[operator]
+        task.attach(self.model, self.device)
+        self.train_model: nn.Module = self.model
+        if d.enabled:
+            self.train_model = task.wrap_ddp(self.model, [self.device.index] if self.device.type == "cuda" else None)
+        self.log = RunLogger(run_dir if self.writes else None, cfg.steps, self.start, enabled=d.main,
+                             tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose)
+        self.amp = autocast_context(cfg, self.device)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> Result:
+        t0 = time.time()
+        final_eval: dict[str, float] = {}
+        try:
+            with _SignalCatcher() as signals:
+                self.model.train()
+                while self.step < self.cfg.steps:
+                    metrics = self.train_step()
+                    self.step += 1
+                    if self.after_step(metrics, signals):
+                        break
+                final_eval = self.evaluate()
+                self.log.log(self.step, "eval", final_eval)
+                if self.start < self.cfg.steps or self.last_ckpt is None:
+                    self.save()
+        finally:
+            self.log.close()
+        return Result(model=self.model, history=self.log.history, final_eval=final_eval, run_dir=self.run_dir,
+                      step=self.step, seconds=time.time() - t0, checkpoint=self.last_ckpt)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step per phase, all phases on the same micro-batches."""
+        cfg, d = self.cfg, self.dist
+        batches = [to_device(self.task.batch(self.step, Shard(m, cfg.grad_accum, d.rank, d.world)), self.device)
+                   for m in range(cfg.grad_accum)]
+        metrics: dict[str, float] = {"loss": 0.0}
+        for phase, optimizer in self.optimizers.items():
+            suffix = f"_{phase}" if len(self.optimizers) > 1 else ""
+            loss = self._forward_backward(phase, batches, metrics)
+            self._guard(phase, loss)
+            metrics["loss"] += loss
+            if suffix:
+                metrics["loss" + suffix] = loss
+            self.optimizer_step(optimizer, metrics, suffix)
+        metrics["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        return metrics
+
+    def _forward_backward(self, phase: str, batches: list[Any], metrics: dict[str, float]) -> float:
+        """Gradients of the phase's loss summed over the micro-batches; returns its mean."""
+        n, total = len(batches), 0.0
+        for m, batch in enumerate(batches):
+            last = m == n - 1
+            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.train_model.no_sync()
+            with sync:  # DDP all-reduces gradients only after the last micro-batch
+                with self.amp:
+                    loss, extra = self.task.loss(self.train_model, batch, phase)
+                (loss / n).backward()
+            total += loss.detach().float().item() / n
+            for k, v in extra.items():
+                metrics[k] = metrics.get(k, 0.0) + float(v) / n
+        return total
+
+    def _guard(self, phase: str, loss: float) -> None:
+        if distributed.any_rank(not math.isfinite(loss), self.dist, self.device):
+            for o in self.optimizers.values():
+                o.zero_grad(set_to_none=True)
+            where = f"last good checkpoint: {self.last_ckpt}" if self.last_ckpt else "no checkpoint was written yet"
+            what = f"{phase} loss" if len(self.optimizers) > 1 else "loss"
+            raise NonFiniteLoss(f"{what} became {loss} at step {self.step}; stopped before the optimizer step "
+                                f"({where}). Try a lower --lr or --grad-clip.")
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, metrics: dict[str, float], suffix: str) -> None:
+        """Clip this optimizer's gradients, step it, and clear every gradient (a phase's backward
+        may reach parameters of the other optimizers: G's loss runs through D)."""
+        if self.cfg.grad_clip > 0:
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            metrics["grad_norm" + suffix] = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+        optimizer.step()
+        for o in self.optimizers.values():
+            o.zero_grad(set_to_none=True)
+
+    def after_step(self, metrics: dict[str, float], signals: _SignalCatcher) -> bool:
+        """The schedule, logging, evaluation, checkpoints, early stop and signals after a step.
+        True ends training (the task asked to stop)."""
+        cfg, step = self.cfg, self.step
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.log.advance()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            self.log.log(step, "train", metrics)
+        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+            self.log.log(step, "eval", self.evaluate())
+            self.model.train()
+        if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
+            self.save()
+        if distributed.any_rank(self.task.should_stop(step, metrics), self.dist, self.device):
+            return True
+        if distributed.any_rank(signals.signum is not None, self.dist, self.device):
+            path = self.save()
+            self.log.message(f"stopped at step {step}; resume with --resume")
+            raise Interrupted(signals.signum or signal.SIGTERM, path)
+        return False
+
+    def evaluate(self) -> dict[str, float]:
+        """Evaluation runs on rank 0 with the unwrapped model; the other ranks wait."""
+        out: dict[str, float] = {}
+        if self.dist.main:
+            self.model.eval()
+            with torch.no_grad():
+                out = {k: float(v) for k, v in self.task.evaluate(self.model, self.device).items()}
+            self.model.train()
+        distributed.barrier(self.dist)
+        return out
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def save(self) -> Path | None:
+        if self.writes:
+            state = {"optimizer": {k: o.state_dict() for k, o in self.optimizers.items()},
+                     "scheduler": {k: s.state_dict() for k, s in self.schedulers.items()},
+                     "step": self.step, "rng": ckpt.rng_state(), "task": self.task.state_dict()}
+            self.last_ckpt = ckpt.save(self.run_dir / "ckpt", self.step, self.model, state, self.meta,  # type: ignore[operator]
+                                       keep=self.cfg.keep_ckpts, extra=self.task.save_files)
+        distributed.barrier(self.dist)
+        return self.last_ckpt
+
+    def _restore(self) -> None:
+        if self.run_dir is None:
             raise UserError("--resume needs a run folder (--out DIR)")
-        last_ckpt = ckpt.resolve(run_dir)  # type: ignore[arg-type]
-        ckpt.read_meta(last_ckpt, task.name)
-        ckpt.load_weights(last_ckpt, model, device)
-        state = ckpt.load_state(last_ckpt)
-        _load_per_optimizer(optimizers, state["optimizer"], multi, "optimizer", last_ckpt)
-        _load_per_optimizer(schedulers, state["scheduler"], multi, "scheduler", last_ckpt)
-        start = int(state["step"])
-        task.load_state_dict(state.get("task", {}))
-        task.load_files(last_ckpt)
-        if d.main:
+        path = self.last_ckpt = ckpt.resolve(self.run_dir)
+        ckpt.read_meta(path, self.task.name)
+        ckpt.load_weights(path, self.model, self.device)
+        state = ckpt.load_state(path)
+        for what, objs in (("optimizer", self.optimizers), ("scheduler", self.schedulers)):
+            saved = state.get(what)
+            if not isinstance(saved, dict) or set(saved) != set(objs):
+                have = sorted(saved) if isinstance(saved, dict) else "none"
+                raise UserError(f"checkpoint {path} holds {what} state for {have}, this run has {sorted(objs)}")
+            for k, o in objs.items():
+                o.load_state_dict(saved[k])
+        self.step = self.start = int(state["step"])
+        self.task.load_state_dict(state.get("task", {}))
+        self.task.load_files(path)
+        if self.dist.main:
             ckpt.set_rng_state(state["rng"])
         else:  # only rank 0's generators are saved; other ranks continue from a fresh stream
-            seed_everything(cfg.seed + 1000 * d.rank + start)
-    elif d.enabled:
-        seed_everything(cfg.seed + d.rank)  # distinct dropout masks per rank; weights come from rank 0
-
-    if writes:
-        run_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-        (run_dir / "config.json").write_text(json.dumps(meta, indent=2, default=str))  # type: ignore[operator]
-
-    task.attach(model, device)
-    train_model: nn.Module = model
-    if d.enabled:
-        train_model = task.wrap_ddp(model, [device.index] if device.type == "cuda" else None)
-
-    log = RunLogger(run_dir if writes else None, cfg.steps, start, enabled=d.main,
-                    tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose)
-    amp = autocast_context(cfg, device)
-
-    def save(step: int) -> Path | None:
-        nonlocal last_ckpt
-        if writes:
-            state = {"optimizer": _per_optimizer(optimizers, multi), "scheduler": _per_optimizer(schedulers, multi),
-                     "step": step, "rng": ckpt.rng_state(), "task": task.state_dict()}
-            last_ckpt = ckpt.save(ckpt_root, step, model, state, meta, keep=cfg.keep_ckpts,  # type: ignore[arg-type]
-                                  extra=task.save_files)
-        distributed.barrier(d)
-        return last_ckpt
-
-    t0 = time.time()
-    final_eval: dict[str, float] = {}
-    step = start
-    try:
-        with _SignalCatcher() as signals:
-            model.train()
-            while step < cfg.steps:
-                loss_sum = 0.0
-                sums: dict[str, float] = {}
-                batches: list[Any] = []  # the step's micro-batches, shared by its phases
-                for phase, optimizer in optimizers.items():
-                    phase_loss = 0.0
-                    for micro in range(cfg.grad_accum):
-                        if micro < len(batches):
-                            batch = batches[micro]
-                        else:
-                            batch = Task.to_device(task.batch(step, micro, d), device)
-                            if multi:
-                                batches.append(batch)
-                        sync = micro == cfg.grad_accum - 1 or not d.enabled
-                        ctx = contextlib.nullcontext() if sync else train_model.no_sync()  # type: ignore[operator]
-                        with ctx:
-                            with amp:
-                                loss, metrics = (task.loss(train_model, batch, phase) if multi
-                                                 else task.loss(train_model, batch))
-                            (loss / cfg.grad_accum).backward()
-                        phase_loss += loss.detach().float().item() / cfg.grad_accum
-                        for k, v in metrics.items():
-                            sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
-                    loss_sum += phase_loss
-                    if multi:
-                        sums[f"loss_{phase}"] = phase_loss
-                    bad = distributed.any_rank(not math.isfinite(phase_loss), d, device)
-                    if bad:
-                        for o in optimizers.values():
-                            o.zero_grad(set_to_none=True)
-                        where = f"last good checkpoint: {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
-                        what = f"{phase} loss" if multi else "loss"
-                        raise NonFiniteLoss(f"{what} became {phase_loss} at step {step}; stopped before the "
-                                            f"optimizer step ({where}). Try a lower --lr or --grad-clip.")
-                    if cfg.grad_clip > 0:
-                        params = [p for g in optimizer.param_groups for p in g["params"]]
-                        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                        sums["grad_norm" + (f"_{phase}" if multi else "")] = float(gnorm)
-                    optimizer.step()
-                    for o in optimizers.values():  # a phase's backward may reach other optimizers' parameters
-                        o.zero_grad(set_to_none=True)
-                lr = next(iter(optimizers.values())).param_groups[0]["lr"]
-                for scheduler in schedulers.values():
-                    scheduler.step()
-                step += 1
-                log.advance()
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    log.log(step, "train", {"loss": loss_sum, **sums, "lr": lr})
-                if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                    log.log(step, "eval", _evaluate(task, model, device, d))
-                    model.train()
-                if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
-                    save(step)
-                if distributed.any_rank(task.should_stop(step, {"loss": loss_sum, **sums}), d, device):
-                    break
-                stop = distributed.any_rank(signals.signum is not None, d, device)
-                if stop:
-                    path = save(step)
-                    log.message(f"stopped at step {step}; resume with --resume")
-                    raise Interrupted(signals.signum or signal.SIGTERM, path)
-            final_eval = _evaluate(task, model, device, d)
-            log.log(step, "eval", final_eval)
-            if start < cfg.steps or last_ckpt is None:
-                save(step)
-    finally:
-        log.close()
-    return Result(model=model, history=log.history, final_eval=final_eval, run_dir=run_dir, step=step,
-                  seconds=time.time() - t0, checkpoint=last_ckpt)
+            seed_everything(self.cfg.seed + 1000 * self.dist.rank + self.step)
 
 
-def _per_optimizer(objs: dict[str, Any], multi: bool) -> Any:
-    """State dicts for state.pt: the optimizer's (or scheduler's) own, or one per name for several."""
-    return {k: o.state_dict() for k, o in objs.items()} if multi else objs["main"].state_dict()
-
-
-def _load_per_optimizer(objs: dict[str, Any], saved: Any, multi: bool, what: str, path: Path) -> None:
-    if not multi:
-        objs["main"].load_state_dict(saved)
-        return
-    if not isinstance(saved, dict) or set(saved) != set(objs):
-        have = sorted(saved) if isinstance(saved, dict) else "one"
-        raise UserError(f"checkpoint {path} holds {what} state for {have}, this run has {sorted(objs)}")
-    for k, o in objs.items():
-        o.load_state_dict(saved[k])
-
-
-def _evaluate(task: Task, model: nn.Module, device: torch.device, d: distributed.Dist) -> dict[str, float]:
-    """Evaluation runs on rank 0 with the unwrapped model; the other ranks wait."""
-    out: dict[str, float] = {}
-    if d.main:
-        model.eval()
-        with torch.no_grad():
-            out = {k: float(v) for k, v in task.evaluate(model, device).items()}
-        model.train()
-    distributed.barrier(d)
-    return out
+def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose: bool = True,
+          meta: dict[str, Any] | None = None) -> Result:
+    """Train `task`; with `run_dir=None` nothing is written to disk."""
+    return Trainer(task, run_dir, resume, verbose, meta).run()

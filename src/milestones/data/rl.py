@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ..core.config import UserError
+from ..errors import UserError
 
 _ALE_REGISTERED = False
 

@@ -4,9 +4,10 @@ Embedded default, `numbers`: integers written as English words, paired with the 
 another language by the num2words package (French by default; German, Korean or any language
 num2words knows). The number of digits is drawn uniformly from 1 to `max_digits`, then the
 number uniformly among those with that many digits: 12 digits give sentences of 1 to 19 English
-words ("nine hundred and ninety-nine billion, ..."), 15 digits up to 24. A hash of the number decides its split (5% test, 5% valid, 90% train), so no number is
-in two splits. French "quatre-vingt-dix-neuf" (4 x 20 + 19), German units-before-tens
-("neunundneunzig") and Korean grouping by ten thousand (억, 만) give real reordering to learn.
+words ("nine hundred and ninety-nine billion, ..."), 15 digits up to 24. A hash of the number
+decides its split (5% test, 5% valid, 90% train), so no number is in two splits. French
+"quatre-vingt-dix-neuf" (4 x 20 + 19), German units-before-tens ("neunundneunzig") and Korean
+grouping by ten thousand (억, 만) give real reordering to learn.
 num2words costs about 1 ms per pair, so a corpus is generated once and cached as TSV.
 
 Formats a user brings with `--data PATH`:
@@ -41,8 +42,8 @@ from typing import Any
 
 import torch
 
-from ..core.config import UserError
-from .images import cache_dir
+from ..errors import UserError
+from ..paths import cache_dir
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -290,7 +291,7 @@ def collate(src: list[list[int]], tgt: list[list[int]]) -> dict[str, torch.Tenso
 
 
 class LengthBatches:
-    """Batches of similar source length, addressed by step like core.task.EpochSampler."""
+    """Global batches of similar source length for any step (a sampler, like core.task.EpochSampler)."""
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, pool: int = 50):
         if len(lengths) < batch_size:
@@ -316,10 +317,6 @@ class LengthBatches:
         if epoch != self._epoch:
             self._batches, self._epoch = self._epoch_batches(epoch), epoch
         return self._batches[i]
-
-    def indices(self, step: int, micro: int, accum: int, d: Any) -> torch.Tensor:
-        chunks = self.global_batch(step).chunk(accum * d.world)
-        return chunks[micro * d.world + d.rank]
 
 
 # -- scores ------------------------------------------------------------------------------------------

@@ -16,19 +16,22 @@ weights into ours and requires equal Q-values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..core.config import FromData, Positive
+
 
 @dataclass
 class QNetConfig:
-    obs_shape: tuple[int, ...]
-    """(features,) for vector observations, (frames, H, W) for images."""
-    n_actions: int
-    hidden: tuple[int, ...] = field(default=(256, 256))
-    """Hidden widths of the MLP (vector observations only)."""
+    hidden: tuple[Positive[int], ...] = (256, 256)
+    """Hidden widths of the MLP Q-network (vector observations; images get the Nature CNN)."""
+    obs_shape: FromData[tuple[int, ...]] = (4,)
+    """(features,) for vector observations, (frames, H, W) for images (from the environment)."""
+    n_actions: FromData[int] = 2
+    """Actions (from the environment)."""
 
 
 class QMLP(nn.Module):

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..core import checkpoint as ckpt
-from ..core.config import UserError
-from ..data import rl
-from .model import QAgent, QNetConfig
-from .task import Config, play
+from ..core.checkpoint import Loaded
+from .task import play
 
 
-def sample(cfg: Config, checkpoint: Path, count: int | None, out: Path, args: list[str]) -> None:
-    if args:
-        raise UserError(f"unexpected argument {args[0]!r}: dqn sample takes --run, --count, --out")
+@dataclass
+class Options:
+    """dqn's sample takes nothing besides --run, --count (episodes, default 3) and --out."""
+
+
+INPUTS = None  # no positional arguments
+
+
+def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
+    cfg, model = run.config, run.model
     env_kw = dict(frame_stack=cfg.frame_stack, sticky_actions=cfg.sticky_actions)
-    probe = rl.make_env(cfg.env, **env_kw)
-    spec = rl.describe(probe, cfg.env, cfg.frame_stack)
-    probe.close()
-    model = QAgent(QNetConfig(spec.obs_shape, spec.n_actions, tuple(cfg.hidden)))
-    ckpt.load_weights(checkpoint, model)
     frames: list[np.ndarray] = []
     episodes = count or 3
     returns = play(model, cfg.env, episodes, cfg.eval_epsilon, seed=2**20 + cfg.seed, device=torch.device("cpu"),
                    frames=frames, **env_kw)
-    print(f"{cfg.env}: {episodes} episodes with epsilon {cfg.eval_epsilon} from {checkpoint}")
+    print(f"{cfg.env}: {episodes} episodes with epsilon {cfg.eval_epsilon} from {run.checkpoint}")
     for i, r in enumerate(returns):
         print(f"  episode {i + 1}: return {r:g}")
     print(f"  mean {np.mean(returns):.1f} (std {np.std(returns):.1f})")

@@ -21,114 +21,117 @@ episode that was running is not restored: environments start a new one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adam import optim
-from ..core.config import TrainConfig, UserError
-from ..core.distributed import Dist
-from ..core.task import Task
+from ..core.config import NonNegative, Positive, Probability, RunConfig
+from ..core.task import Shard, Task
 from ..data import rl
+from ..errors import UserError
+from ..optim import OptimConfig
+from ..optim import build as build_optimizer
 from .model import QAgent, QNetConfig
 from .replay import ReplayBuffer
 
 
 @dataclass
-class Config(TrainConfig):
+class Config(RunConfig):
     env: str = "CartPole-v1"
     """gymnasium id with a discrete action space: CartPole-v1, Acrobot-v1, ALE/Pong-v5, ..."""
-    env_steps: int = 50_000
-    """Environment steps to train for (the update count --steps is derived from it)."""
-    n_envs: int = 1
+    env_steps: Positive[int] = 50_000
+    """Environment steps to train for (the number of updates follows from it: see steps)."""
+    n_envs: Positive[int] = 1
     """Environments stepped side by side (a gymnasium SyncVectorEnv)."""
-    buffer_size: int = 100_000
+    buffer_size: Positive[int] = 100_000
     """Replay memory capacity in transitions (the paper: 1,000,000)."""
-    learning_starts: int = 1000
+    learning_starts: NonNegative[int] = 1000
     """Environment steps collected before the first update."""
-    train_freq: int = 256
-    """Environment steps collected between rounds of updates (the paper: 4)."""
-    gradient_steps: int = 128
+    train_freq: Positive[int] = 256
+    """Environment steps collected (per environment) between rounds of updates (the paper: 4)."""
+    gradient_steps: Positive[int] = 128
     """Updates per round (the paper: 1)."""
-    target_update: int = 128
+    target_update: Positive[int] = 128
     """Updates between copies of the online network into the target network (the paper's C)."""
-    gamma: float = 0.99
+    gamma: Probability = 0.99
     """Discount factor."""
-    eps_start: float = 1.0
+    eps_start: Probability = 1.0
     """Initial exploration epsilon."""
-    eps_end: float = 0.04
+    eps_end: Probability = 0.04
     """Final exploration epsilon."""
-    exploration_steps: int = 8000
+    exploration_steps: NonNegative[int] = 8000
     """Environment steps over which epsilon falls linearly from eps-start to eps-end."""
-    eval_epsilon: float = 0.05
+    eval_epsilon: Probability = 0.05
     """Epsilon of the evaluation episodes (the paper: 0.05)."""
-    eval_episodes: int = 10
+    eval_episodes: Positive[int] = 10
     """Episodes per evaluation."""
-    eval_interval: int = 5000
+    eval_interval: NonNegative[int] = 5000
     """Environment steps between evaluations (0: only at the end)."""
-    hidden: tuple[int, ...] = (256, 256)
-    """Hidden widths of the MLP Q-network (vector observations)."""
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    """adam, or rmsprop with the paper's decay 0.95 and eps 0.01."""
     no_replay: bool = False
     """Ablation: replay holds only the latest train-freq steps."""
     no_target: bool = False
     """Ablation: bootstrap from the online network (no target network)."""
     clip_rewards: bool = False
     """Clip rewards to their sign (on by default for Atari in the paper preset)."""
-    frame_stack: int = 4
+    frame_stack: Positive[int] = 4
     """Atari: processed frames stacked into one observation."""
-    sticky_actions: float = 0.0
+    sticky_actions: Probability = 0.0
     """Atari: probability of repeating the previous action (the 2015 paper: 0)."""
     save_replay: bool = False
     """Write the replay buffer into checkpoints, so --resume restores it (large on Atari)."""
+    model: QNetConfig = field(default_factory=QNetConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3))
+
+    @property
+    def steps(self) -> int:
+        """Gradient updates (one trainer step each): (env-steps - learning-starts) / (train-freq x n-envs)
+        rounds of gradient-steps updates. Set --env-steps instead."""
+        return (self.env_steps - self.learning_starts) // (self.train_freq * self.n_envs) * self.gradient_steps
+
+    @property
+    def eval_every(self) -> int:
+        """Updates between evaluations, from --eval-interval environment steps. Set --eval-interval instead."""
+        return self.eval_interval // (self.train_freq * self.n_envs) * self.gradient_steps
 
     def check(self) -> None:
-        for name in ("env_steps", "n_envs", "buffer_size", "train_freq", "gradient_steps", "target_update",
-                     "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if not 0 <= self.eps_end <= self.eps_start <= 1 or not 0 <= self.eval_epsilon <= 1:
-            raise UserError("epsilons must satisfy 0 <= --eps-end <= --eps-start <= 1, and 0 <= --eval-epsilon <= 1")
-        if not 0 <= self.gamma <= 1:
-            raise UserError("--gamma must lie in [0, 1]")
+        if not self.eps_end <= self.eps_start:
+            raise ValueError(f"--eps-end {self.eps_end} must not exceed --eps-start {self.eps_start}")
         per_round = self.train_freq * self.n_envs
         if self.env_steps < self.learning_starts + per_round:
-            raise UserError(f"--env-steps {self.env_steps} leaves no room for updates: it must be at least "
-                            f"--learning-starts + --train-freq x --n-envs = {self.learning_starts + per_round}")
-        # One trainer step is one update: derive the update count and eval cadence from env steps.
-        self.steps = (self.env_steps - self.learning_starts) // per_round * self.gradient_steps
-        self.eval_every = self.eval_interval // per_round * self.gradient_steps if self.eval_interval else 0
-        self.log_every = max(1, min(self.log_every, self.gradient_steps))
+            raise ValueError(f"--env-steps {self.env_steps} leaves no room for updates: it must be at least "
+                             f"--learning-starts + --train-freq x --n-envs = {self.learning_starts + per_round}")
 
 
 PRESETS = {
     "tiny": dict(env_steps=1200, learning_starts=200, train_freq=100, gradient_steps=10, target_update=20,
-                 buffer_size=2000, exploration_steps=500, eval_interval=500, eval_episodes=2, hidden=(32,),
-                 batch_size=32, lr=1e-3, schedule="constant", grad_clip=10.0),
+                 buffer_size=2000, exploration_steps=500, eval_interval=500, eval_episodes=2, batch_size=32,
+                 schedule="constant", grad_clip=10.0, model=dict(hidden=(32,)), optim=dict(lr=1e-3)),
     # the RL Zoo's tuned CartPole-v1 settings (rl-baselines3-zoo, hyperparams/dqn.yml), except for a
     # quarter of its updates (32 rather than 128 per 256 steps, the target copied as often) so that
     # a run takes about 80 s on one CPU core instead of about 250 s; chosen on seeds 10 and 11, not
     # on the claims' seeds 0-2. benchmarks/dqn.py runs the RL Zoo's settings unchanged.
     "small": dict(env_steps=50_000, learning_starts=1000, train_freq=256, gradient_steps=32, target_update=32,
-                  buffer_size=100_000, exploration_steps=8000, eps_end=0.04, hidden=(256, 256), batch_size=64,
-                  lr=2.3e-3, schedule="constant", grad_clip=10.0, eval_interval=5000, log_every=32),
+                  buffer_size=100_000, exploration_steps=8000, eps_end=0.04, batch_size=64, schedule="constant",
+                  grad_clip=10.0, eval_interval=5000, log_every=32, model=dict(hidden=(256, 256)),
+                  optim=dict(lr=2.3e-3)),
     # the Nature configuration (Extended Data Table 1); frames counted after the 4x action repeat
     "paper": dict(env="ALE/Pong-v5", env_steps=50_000_000, buffer_size=1_000_000, learning_starts=50_000,
                   train_freq=4, gradient_steps=1, target_update=10_000, exploration_steps=1_000_000,
-                  eps_end=0.1, batch_size=32, optimizer="rmsprop", lr=2.5e-4, schedule="constant",
-                  clip_rewards=True, eval_interval=250_000, eval_episodes=30, ckpt_every=250_000,
-                  log_every=1000, save_replay=False),
+                  eps_end=0.1, batch_size=32, schedule="constant", clip_rewards=True, eval_interval=250_000,
+                  eval_episodes=30, ckpt_every=250_000, log_every=1000, save_replay=False,
+                  # RMSProp with squared-gradient momentum 0.95 and min squared gradient 0.01
+                  optim=dict(name="rmsprop", lr=2.5e-4, alpha=0.95, eps=0.01)),
 }
 
 
 class DQNTask(Task):
     name = "dqn"
+    model_class = QAgent
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
@@ -149,14 +152,11 @@ class DQNTask(Task):
         self.ep_return = np.zeros(cfg.n_envs)
 
     # -- the trainer's hooks ---------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        return QAgent(QNetConfig(self.spec.obs_shape, self.spec.n_actions, tuple(self.cfg.hidden)))
+    def model_config(self) -> QNetConfig:
+        return replace(self.cfg.model, obs_shape=self.spec.obs_shape, n_actions=self.spec.n_actions)
 
-    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        params = model.online.parameters()  # type: ignore[union-attr]
-        if self.cfg.optimizer == "rmsprop":  # Extended Data Table 1: squared-gradient momentum 0.95, min sq. gradient 0.01
-            return optim.RMSProp(params, lr=self.cfg.lr, alpha=0.95, eps=0.01)
-        return optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        return {"model": build_optimizer(self.cfg.optim, model.online.parameters())}  # type: ignore[union-attr]
 
     def attach(self, model: nn.Module, device: torch.device) -> None:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -170,16 +170,16 @@ class DQNTask(Task):
         elif len(self.buffer) == 0:  # resumed without a saved buffer: refill it
             self.collect(math.ceil(self.cfg.learning_starts / n))
 
-    def batch(self, step: int, micro: int, d: Dist) -> Any:
+    def batch(self, step: int, shard: Shard) -> Any:
+        """Act first when a round begins (and copy the target network when due), then sample replay."""
         assert self.model is not None, "attach() was not called"
-        if micro == 0 and step % self.cfg.gradient_steps == 0:
+        if shard.micro == 0 and step % self.cfg.gradient_steps == 0:
             self.collect(self.cfg.train_freq)
-        if micro == 0 and step % self.cfg.target_update == 0:
+        if shard.micro == 0 and step % self.cfg.target_update == 0:
             self.model.sync_target()
-        batch_size = self.cfg.batch_size // self.cfg.grad_accum
-        return self.buffer.sample(batch_size, self.gen)
+        return self.buffer.sample(shard.size(self.cfg.batch_size), self.gen)
 
-    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: Any, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
         obs, actions, rewards, next_obs, terminated = batch
         q = model(obs).gather(1, actions[:, None]).squeeze(1)  # (B, n_actions) -> (B,)
         with torch.no_grad():
@@ -290,6 +290,5 @@ def play(model: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int
     return returns
 
 
-def make_task(cfg: Config) -> DQNTask:
-    return DQNTask(cfg)
+TASK = DQNTask
 

@@ -6,10 +6,11 @@ when at least 20 high-quality samples fall nearest to it.
 
 Images: the Frechet distance of Heusel et al. 2017 (FID) and a score in the manner of the
 Inception score of Salimans et al. 2016, both computed in the feature space of a *digit
-classifier* (a CIFAR-style ResNet-8 from our resnet milestone, trained once on the real training
-split and cached), not of Inception-v3, whose weights cannot be downloaded here. The numbers are
-therefore not comparable with published FIDs; the report calls them "classifier-feature FD".
-The classifier also tells which classes the samples show, so mode collapse is visible.
+classifier* (a small CNN, `JudgeNet`, trained once on the real training split by the shared
+classification task and cached), not of Inception-v3, whose weights cannot be downloaded here.
+The numbers are therefore not comparable with published FIDs; the report calls them
+"classifier-feature FD". The classifier also tells which classes the samples show, so mode
+collapse is visible.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data.images import ImageData, cache_dir
+from ..core.checkpoint import rng_state, set_rng_state
+from ..core.config import FromData
+from ..core.trainer import train
+from ..data.images import ImageData
 from ..data.mixtures import Mixture
+from ..optim import OptimConfig
+from ..paths import cache_dir
+from ..tasks.classification import ClassificationConfig, ClassificationTask
 
 # -- 2-D mixtures ---------------------------------------------------------------------------------
 
@@ -72,7 +79,51 @@ def classifier_score(probs: torch.Tensor) -> float:
     return float(torch.exp((p * (p.log() - marginal.log())).sum(1).mean()))
 
 
-# -- the judge: a digit classifier trained by our own ResNet task -----------------------------
+# -- the judge: a digit classifier trained by the shared classification task ------------------
+
+
+@dataclass
+class JudgeConfig:
+    in_channels: FromData[int] = 1
+    """Image channels (from the data)."""
+    n_classes: FromData[int] = 10
+    """Classes (from the data)."""
+
+
+class JudgeNet(nn.Module):
+    """Three 3x3 convolutions with batch norm (the second and third stride 2), global average
+    pooling to 64 features (the space the Frechet distance is measured in), a linear classifier."""
+
+    def __init__(self, cfg: JudgeConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = cfg.in_channels
+        for c, stride in ((32, 1), (64, 2), (64, 2)):
+            layers += [nn.Conv2d(c_in, c, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c),
+                       nn.ReLU(inplace=True)]
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, cfg.n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean((2, 3))  # (B, C, H, W) -> (B, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))  # (B, n_classes)
+
+
+@dataclass
+class JudgeTaskConfig(ClassificationConfig):
+    model: JudgeConfig = field(default_factory=JudgeConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="sgd", lr=0.1, weight_decay=5e-4))
+
+
+class JudgeTask(ClassificationTask):
+    name = "gan-judge"
+    model_class = JudgeNet
+
+    def model_config(self) -> JudgeConfig:
+        return replace(self.cfg.model, in_channels=self.data.shape[0], n_classes=self.data.n_classes)
 
 
 JUDGE_STEPS = 400
@@ -85,39 +136,37 @@ def _fingerprint(data: ImageData) -> str:
     return h.hexdigest()[:12]
 
 
-def judge_network(data: ImageData, verbose: bool = False) -> nn.Module:
-    """A ResNet-8 classifier of `data`, trained with the shared trainer on the training split the
-    first time and cached under ~/.cache/milestones (MILESTONES_CACHE) after that."""
-    from ..adam import optim
-    from ..core.classify import ClassificationTask
-    from ..core.trainer import train
-    from ..resnet.model import ResNet, ResNetConfig
-    from ..resnet.task import Config as ResNetTaskConfig
+def judge_network(data: ImageData, verbose: bool = False) -> JudgeNet:
+    """A digit classifier of `data`, trained with the shared trainer on the training split the first
+    time and cached under ~/.cache/milestones (MILESTONES_CACHE) after that. It leaves every random
+    generator as it found them, so a GAN run goes the same whether the judge was cached or not."""
+    saved = rng_state()
+    try:
+        return _judge_network(data, verbose)
+    finally:
+        set_rng_state(saved)
 
-    mc = ResNetConfig(depth=8, style="cifar", n_classes=data.n_classes, in_channels=data.shape[0],
-                      widths=(16, 32, 64), dims=2)
-    net = ResNet(mc)
-    path = cache_dir() / f"gan-judge-{data.name}-{_fingerprint(data)}.safetensors"
+
+def _judge_network(data: ImageData, verbose: bool) -> JudgeNet:
+    net = JudgeNet(JudgeConfig(data.shape[0], data.n_classes))
+    path = cache_dir() / f"gan-judge-cnn-{data.name}-{_fingerprint(data)}.safetensors"
     if path.exists():
         net.load_state_dict(load_file(str(path)))
         return net.eval()
     if verbose:
-        print(f"training the digit classifier the metrics use (ResNet-8, {JUDGE_STEPS} steps, cached after)",
+        print(f"training the digit classifier the metrics use (a small CNN, {JUDGE_STEPS} steps, cached after)",
               file=sys.stderr, flush=True)
-    cfg = ResNetTaskConfig(steps=JUDGE_STEPS, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine",
-                           warmup_steps=20, log_every=50, seed=0, device="cpu", tensorboard=False)
-    task = ClassificationTask("resnet", cfg, data, lambda: ResNet(mc),
-                              lambda m: optim.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True,
-                                                  weight_decay=5e-4))
+    cfg = JudgeTaskConfig(steps=JUDGE_STEPS, batch_size=128, schedule="cosine", warmup_steps=20, log_every=50,
+                          seed=0, device="cpu", tensorboard=False)
     with torch.enable_grad():  # the first call may come from a GAN's evaluation, which runs under no_grad
-        result = train(task, None, verbose=False)
+        result = train(JudgeTask(cfg, data), None, verbose=False)
     if verbose:
         print(f"digit classifier: test accuracy {result.final_eval.get('test_acc', float('nan')):.3f}",
               file=sys.stderr, flush=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(tmp))
     os.replace(tmp, path)
-    return result.model.cpu().eval()
+    return result.model.cpu().eval()  # type: ignore[return-value]
 
 
 @dataclass

@@ -17,11 +17,32 @@ papers drew it from uniform distributions).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.config import UserError
+from ..core.config import Fraction, FromData, NonNegative, Positive
+
+
+@dataclass
+class GANConfig:
+    arch: Literal["auto", "mlp", "dcgan"] = "auto"
+    """Networks: mlp (the 2014 paper) or dcgan; auto picks mlp for 2-D mixtures and dcgan for images."""
+    z_dim: Positive[int] = 100
+    """Dimension of the noise z."""
+    width: Positive[int] = 64
+    """DCGAN: feature maps of D's first and G's last layer. MLP: hidden units per layer."""
+    layers: NonNegative[int] = 2
+    """MLP: hidden layers in each net."""
+    d_unit: Literal["maxout", "leaky_relu"] = "maxout"
+    """MLP discriminator units: maxout (2 pieces, the 2014 paper) or LeakyReLU 0.2."""
+    d_dropout: Fraction = 0.0
+    """MLP discriminator: dropout after each hidden layer (the 2014 paper used dropout)."""
+    shape: FromData[tuple[int, ...]] = (1, 28, 28)
+    """One example's shape (from the data): (2,) for a 2-D mixture, (C, H, W) for images."""
 
 
 class Maxout(nn.Module):
@@ -94,7 +115,7 @@ def dcgan_plan(size: int) -> tuple[int, int]:
     while base % 2 == 0 and base // 2 >= 4:
         base, n = base // 2, n + 1
     if n == 0:
-        raise UserError(f"DCGAN needs square images of at least 8 px that halve to 4-7 px (28, 32, 64, ...); "
+        raise ValueError(f"DCGAN needs square images of at least 8 px that halve to 4-7 px (28, 32, 64, ...); "
                         f"got {size} px: resize with --image-size")
     return base, n
 
@@ -107,7 +128,7 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         c_img, h, w = shape
         if h != w:
-            raise UserError(f"DCGAN needs square images, got {h}x{w}: resize with --image-size")
+            raise ValueError(f"DCGAN needs square images, got {h}x{w}: resize with --image-size")
         base, n = dcgan_plan(h)
         c = width * 2 ** (n - 1)
         layers: list[nn.Module] = [  # "project and reshape": a full convolution from 1x1 to base x base
@@ -160,11 +181,23 @@ def dcgan_init(module: nn.Module) -> None:
 class GAN(nn.Module):
     """The pair. `model(z)` is the generator's sample; the training step calls the parts."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, z_dim: int):
+    def __init__(self, cfg: GANConfig):
         super().__init__()
-        self.generator = generator
-        self.discriminator = discriminator
-        self.z_dim = z_dim
+        self.cfg = cfg
+        if cfg.arch == "mlp":  # images get a tanh output, for data scaled to [-1, 1]
+            self.generator: nn.Module = MLPGenerator(cfg.z_dim, cfg.shape, cfg.width, cfg.layers,
+                                                     tanh=len(cfg.shape) > 1)
+            self.discriminator: nn.Module = MLPDiscriminator(cfg.shape, cfg.width, cfg.layers, cfg.d_unit,
+                                                             dropout=cfg.d_dropout)
+        elif cfg.arch == "dcgan":
+            if len(cfg.shape) != 3:
+                raise ValueError(f"DCGAN needs images (C, H, W), not examples of shape {cfg.shape}")
+            self.generator = DCGANGenerator(cfg.z_dim, cfg.shape, cfg.width)  # type: ignore[arg-type]
+            self.discriminator = DCGANDiscriminator(cfg.shape, cfg.width)  # type: ignore[arg-type]
+            dcgan_init(self)
+        else:
+            raise ValueError(f"arch {cfg.arch!r} is resolved from the data by the task; build with mlp or dcgan")
+        self.z_dim = cfg.z_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)

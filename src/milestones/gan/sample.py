@@ -10,16 +10,16 @@ modes) with the path of one such walk drawn on it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from ..core import checkpoint as ckpt
+from ..core.checkpoint import Loaded
 from ..core.claims import pyplot
-from ..core.config import UserError
 from . import metrics
-from .task import Config, GANTask
+from .task import GANTask
 
 STEPS = 10  # images per interpolation row
 ROWS = 8
@@ -58,20 +58,24 @@ def _save(img: Image.Image, path: Path) -> None:
     tmp.replace(path)
 
 
-def sample(cfg: Config, checkpoint: Path, count: int | None, out: Path, args: list[str]) -> None:
-    if args:
-        raise UserError(f"unexpected argument {args[0]!r}: gan sample takes --run, --count, --out")
+@dataclass
+class Options:
+    """gan's sample takes nothing besides --run, --count (samples) and --out."""
+
+
+INPUTS = None  # no positional arguments
+
+
+def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
+    cfg, model = run.config, run.model
     task = GANTask(cfg)
-    model = task.build_model()
-    ckpt.load_weights(checkpoint, model)
-    model.eval()
     out.mkdir(parents=True, exist_ok=True)
     seed = 2**20 + cfg.seed
     with torch.no_grad():
         if task.mixture is not None:
             n = count or metrics.MIXTURE_SAMPLES
             points = task.samples(model, torch.device("cpu"), n, seed=seed)
-            path_z = interpolation_noise(cfg.z_dim, 1, seed + 1)
+            path_z = interpolation_noise(cfg.model.z_dim, 1, seed + 1)
             walk = model.generator(path_z)
             m = metrics.mode_coverage(points, task.mixture)
             plt = pyplot()
@@ -81,7 +85,8 @@ def sample(cfg: Config, checkpoint: Path, count: int | None, out: Path, args: li
             ax.plot(walk[:, 0], walk[:, 1], "-o", color="C2", ms=3, label="a straight walk in z")
             ax.set_aspect("equal")
             ax.legend(fontsize=8, loc="upper right")
-            ax.set_title(f"{task.mixture.name}: {m['modes']:.0f}/{task.mixture.n_modes} modes, {m['hq']:.0%} high quality")
+            ax.set_title(f"{task.mixture.name}: {m['modes']:.0f}/{task.mixture.n_modes} modes, "
+                         f"{m['hq']:.0%} high quality")
             fig.tight_layout()
             path = out / "scatter.png"
             tmp = path.with_suffix(".tmp.png")
@@ -95,9 +100,9 @@ def sample(cfg: Config, checkpoint: Path, count: int | None, out: Path, args: li
         n = count or 64
         images = task.samples(model, torch.device("cpu"), n, seed=seed)
         _save(tile(images, math.ceil(math.sqrt(n))), out / "grid.png")
-        walk = model.generator(interpolation_noise(cfg.z_dim, ROWS, seed + 1)).float()
+        walk = model.generator(interpolation_noise(cfg.model.z_dim, ROWS, seed + 1)).float()
         _save(tile(walk, STEPS), out / "interpolation.png")
-        print(f"{n} samples from {checkpoint}: {out / 'grid.png'}")
+        print(f"{n} samples from {run.checkpoint}: {out / 'grid.png'}")
         print(f"latent walks ({ROWS} rows of {STEPS}): {out / 'interpolation.png'}")
         judge = task.judge()
         if judge is not None:

@@ -12,7 +12,8 @@ is the hypothesis with the best score / lp.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -2,7 +2,7 @@
 
 A residual block computes y = F(x) + x (§3.1, Eq. 1): its layers fit the residual F rather
 than the whole mapping, so an identity is the easy default and depth stops hurting. A plain
-twin (`residual=False`) is the same stack with the shortcut removed (§4.1, Fig. 3 middle).
+twin (`plain=True`) is the same stack with the shortcut removed (§4.1, Fig. 3 middle).
 
 ImageNet nets (§3.4, Table 1): ResNet-18/34 (basic blocks of two 3x3 convs) and
 ResNet-50/101/152 (bottleneck blocks 1x1-3x3-1x1, expansion 4), projection shortcuts (option B)
@@ -20,10 +20,13 @@ pad the new channels with zeros. ResNet-20 has 269,722 parameters (the paper: 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..core.config import FromData, Positive
 
 IMAGENET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
                    101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
@@ -107,40 +110,58 @@ class PadShortcut(nn.Module):
 
 @dataclass
 class ResNetConfig:
-    depth: int = 18
-    style: str = "imagenet"  # "imagenet" (Table 1) or "cifar" (§4.2, depth = 6n + 2)
-    residual: bool = True  # False: the plain twin
-    n_classes: int = 1000
-    in_channels: int = 3
-    widths: tuple[int, ...] = (16, 32, 64)  # cifar style only: maps per stage
-    dims: int = 2  # 1: 1-D convolutions (MNIST-1D)
+    depth: Positive[int] = 18
+    """Depth: 6n+2 for the CIFAR style (20, 32, 44, 56, 110), or 18, 34, 50, 101, 152 for the ImageNet style."""
+    style: Literal["auto", "cifar", "imagenet"] = "auto"
+    """Family: cifar (§4.2: three stages, option-A shortcuts) or imagenet (Table 1); auto picks cifar for
+    inputs up to 64 px and for signals, imagenet above."""
+    plain: bool = False
+    """Remove the shortcuts: the plain twin of the same depth (§4.1)."""
+    widths: tuple[Positive[int], ...] = (16, 32, 64)
+    """CIFAR style: maps in each stage (§4.2: 16, 32, 64)."""
+    n_classes: FromData[int] = 1000
+    """Classes (from the data)."""
+    in_channels: FromData[int] = 3
+    """Input channels (from the data)."""
+    dims: FromData[int] = 2
+    """2 for images, 1 for signals such as MNIST-1D (from the data)."""
+
+    def check(self) -> None:
+        n = len(self.widths)
+        fits_cifar = (self.depth - 2) % (2 * n) == 0 and self.depth >= 2 + 2 * n
+        fits_imagenet = self.depth in IMAGENET_DEPTHS
+        if self.style == "cifar" and not fits_cifar:
+            raise ValueError(f"--model.depth {self.depth} does not fit the CIFAR style ({2 * n}n + 2: "
+                             f"{', '.join(str(2 * n * k + 2) for k in (1, 2, 3, 4))}, ...)")
+        if self.style == "imagenet" and not fits_imagenet:
+            raise ValueError(f"--model.depth {self.depth} does not fit the ImageNet style ({sorted(IMAGENET_DEPTHS)})")
+        if self.style == "auto" and not (fits_cifar or fits_imagenet):
+            raise ValueError(f"--model.depth {self.depth} fits neither the CIFAR style ({2 * n}n + 2) nor the "
+                             f"ImageNet style ({sorted(IMAGENET_DEPTHS)})")
 
 
 class ResNet(nn.Module):
     def __init__(self, cfg: ResNetConfig):
         super().__init__()
+        cfg.check()
+        if cfg.style == "auto":
+            raise ValueError("style 'auto' is resolved from the data by the task; build with cifar or imagenet")
         self.cfg = cfg
         Conv, BN = _conv(cfg.dims), _bn(cfg.dims)
         if cfg.style == "imagenet":
-            if cfg.depth not in IMAGENET_DEPTHS:
-                raise ValueError(f"ImageNet ResNet depth must be one of {sorted(IMAGENET_DEPTHS)}")
             kind, counts = IMAGENET_DEPTHS[cfg.depth]
             block = BasicBlock if kind == "basic" else Bottleneck
             widths = (64, 128, 256, 512)
             stem_c = 64
             self.conv1 = Conv(cfg.in_channels, stem_c, 7, stride=2, padding=3, bias=False)
             self.maxpool: nn.Module = (nn.MaxPool1d if cfg.dims == 1 else nn.MaxPool2d)(3, stride=2, padding=1)
-        elif cfg.style == "cifar":
-            if (cfg.depth - 2) % (2 * len(cfg.widths)) or cfg.depth < 2 + 2 * len(cfg.widths):
-                raise ValueError(f"CIFAR ResNet depth must be {2 * len(cfg.widths)}n + 2 (20, 32, 44, 56, 110, ...)")
+        else:
             block = BasicBlock
             counts = ((cfg.depth - 2) // (2 * len(cfg.widths)),) * len(cfg.widths)
             widths = cfg.widths
             stem_c = widths[0]
             self.conv1 = Conv(cfg.in_channels, stem_c, 3, padding=1, bias=False)
             self.maxpool = nn.Identity()
-        else:
-            raise ValueError(f"unknown ResNet style {cfg.style!r}")
         self.bn1 = BN(stem_c)
         self.relu = nn.ReLU(inplace=True)
         c_in = stem_c
@@ -157,7 +178,7 @@ class ResNet(nn.Module):
                     else:  # option B: 1x1 projection
                         down = nn.Sequential(Conv(c_in, c * block.expansion, 1, stride=s, bias=False),
                                              BN(c * block.expansion))
-                blocks.append(block(c_in, c, s, down if cfg.residual else None, cfg.residual, cfg.dims))
+                blocks.append(block(c_in, c, s, None if cfg.plain else down, not cfg.plain, cfg.dims))
                 c_in = c * block.expansion
             stages.append(nn.Sequential(*blocks))
         # torchvision's names: layer1..layer4
@@ -189,10 +210,12 @@ class ResNet(nn.Module):
 
 
 def resnet(depth: int, **kw) -> ResNet:
+    """ResNet-18/34/50/101/152 (Table 1), for ImageNet's 1,000 classes unless told otherwise."""
     return ResNet(ResNetConfig(depth=depth, style="imagenet", **kw))
 
 
 def cifar_resnet(depth: int, **kw) -> ResNet:
+    """ResNet-20/32/44/56/110 (§4.2), for CIFAR-10's 10 classes unless told otherwise."""
     return ResNet(ResNetConfig(depth=depth, style="cifar", n_classes=kw.pop("n_classes", 10), **kw))
 
 

@@ -24,25 +24,35 @@ through `step`/`reorder` (nn/decoding.py: greedy and beam search).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..core.config import Fraction, FromData, Positive
 
 PAD = 0
 
 
 @dataclass
 class Seq2SeqConfig:
-    vocab: int
-    emb: int = 128
-    hidden: int = 256
-    layers: int = 1
-    cell: str = "lstm"  # lstm | gru
-    attention: bool = False  # False: Sutskever's fixed vector; True: Bahdanau's RNNsearch
+    attention: bool = True
+    """Bahdanau's additive attention over a bidirectional encoder (false: Sutskever's fixed vector)."""
     reverse_source: bool = False
-    dropout: float = 0.0
+    """Read the source backwards (Sutskever §3.3)."""
+    cell: Literal["lstm", "gru"] = "lstm"
+    """Recurrent unit."""
+    emb: Positive[int] = 128
+    """Embedding size."""
+    hidden: Positive[int] = 256
+    """Recurrent state size (per direction in the bidirectional encoder)."""
+    layers: Positive[int] = 1
+    """Stacked recurrent layers in the encoder and in the decoder."""
+    dropout: Fraction = 0.0
+    """Dropout on embeddings and between layers."""
+    vocab: FromData[int] = 8000
+    """Joint source and target vocabulary (from the tokenizer)."""
 
 
 def reverse_padded(src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -167,3 +177,28 @@ class Seq2Seq(nn.Module):
         if "alpha" in st:
             out["alpha"] = pick(st["alpha"])
         return out
+
+
+def training_flops(cfg: Seq2SeqConfig, src: torch.Tensor, tgt_in: torch.Tensor) -> float:
+    """Training FLOPs of one batch: 2 per multiply-add of the matrix products, times 3 for the
+    forward pass and the backward pass (which costs about twice the forward). The encoder runs on
+    the real source tokens only (packed sequences); the decoder runs every padded target position.
+    Gates: 4 products per LSTM unit, 3 per GRU unit."""
+    B, S = src.shape
+    T = tgt_in.shape[1]
+    E, H, L, V = cfg.emb, cfg.hidden, cfg.layers, cfg.vocab
+    gates = 4 if cfg.cell == "lstm" else 3
+    n_src = float((src != PAD).sum())  # real source tokens, EOS included
+    directions = 2 if cfg.attention else 1
+    encoder = n_src * directions * gates * H * ((E + H) + (L - 1) * (directions * H + H))
+    if not cfg.attention:
+        decoder = B * T * (gates * H * ((E + H) + (L - 1) * 2 * H) + H * V)
+    else:
+        per_step = (H * H  # W_a s_{i-1}
+                    + S * H  # v_a over the source positions
+                    + S * 2 * H  # the context: attention-weighted annotations
+                    + gates * H * ((E + 2 * H + H) + (L - 1) * 2 * H)  # the decoder cells
+                    + (H + 2 * H + E) * H  # the readout layer
+                    + H * V)  # the output layer
+        decoder = B * S * 2 * H * H + B * H * H * L + B * T * per_step  # U_a h_j and the first state, once
+    return 6.0 * (encoder + decoder)

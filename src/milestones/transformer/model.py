@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.config import Fraction, FromData, Positive
 from ..nn.attention import KVCache
 from ..nn.blocks import DecoderLayer, EncoderLayer
 from ..nn.positions import SinusoidalPositions
@@ -30,19 +31,32 @@ PAD = 0
 
 @dataclass
 class TransformerConfig:
-    vocab: int
-    d_model: int = 512
-    layers: int = 6  # encoder layers; the decoder has as many
-    heads: int = 8
-    d_ff: int = 2048
-    dropout: float = 0.1
-    norm_first: bool = False  # pre-LN (False: the paper's post-LN)
-    tie_embeddings: bool = True  # one matrix for source, target and output (joint vocabulary)
+    d_model: Positive[int] = 512
+    """Model width (Table 3, base: 512)."""
+    layers: Positive[int] = 6
+    """Encoder layers; the decoder has as many (base: 6)."""
+    heads: Positive[int] = 8
+    """Attention heads (base: 8)."""
+    d_ff: Positive[int] = 2048
+    """Feed-forward inner size (base: 2048)."""
+    dropout: Fraction = 0.1
+    """Dropout on sublayer outputs, attention weights and embeddings (§5.4: 0.1)."""
+    norm_first: bool = False
+    """Pre-LN blocks instead of the paper's post-LN."""
+    tie_embeddings: bool = True
+    """One matrix for the source and target embeddings and the output layer (§3.4; a joint vocabulary)."""
+    vocab: FromData[int] = 37_000
+    """Joint source and target vocabulary (from the tokenizer)."""
+
+    def check(self) -> None:
+        if self.d_model % self.heads:
+            raise ValueError(f"--model.d-model {self.d_model} must be divisible by --model.heads {self.heads}")
 
 
 class Transformer(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
+        cfg.check()
         self.cfg = c = cfg
         self.embed = nn.Embedding(c.vocab, c.d_model, padding_idx=PAD)
         self.tgt_embed = self.embed if c.tie_embeddings else nn.Embedding(c.vocab, c.d_model, padding_idx=PAD)
@@ -110,3 +124,18 @@ class Transformer(nn.Module):
             sc.reorder(index)
             cc.reorder(index)
         return {**st, "memory": st["memory"].index_select(0, index), "pad": st["pad"].index_select(0, index)}
+
+
+def training_flops(cfg: TransformerConfig, src: torch.Tensor, tgt_in: torch.Tensor) -> float:
+    """Training FLOPs of one batch: 2 per multiply-add of the matrix products (projections,
+    attention scores and weighted sums, feed-forward layers, the output layer), times 3 for the
+    forward and backward passes, over every (padded) position the layers compute."""
+    B, S = src.shape
+    T = tgt_in.shape[1]
+    d, f, N, V = cfg.d_model, cfg.d_ff, cfg.layers, cfg.vocab
+    encoder = N * B * S * (4 * d * d + 2 * S * d + 2 * d * f)  # q, k, v, out; scores and sum; FFN
+    decoder = N * B * (T * (4 * d * d + 2 * T * d)  # self-attention
+                       + T * 2 * d * d + S * 2 * d * d + T * 2 * S * d  # attention over the source
+                       + T * 2 * d * f)  # FFN
+    output = B * T * d * V
+    return 6.0 * (encoder + decoder + output)

@@ -1,17 +1,18 @@
-"""Parity with the reference implementations: torch.optim, torchvision's AlexNet and ResNets."""
+"""Adam: our optimizers against torch.optim (200 steps, equal weights), Adam's two code paths,
+the optimizer config, the paper's networks, and the claim's protocol at the tiny preset."""
 
 import pytest
 import torch
-import torchvision
 
 from milestones.adam import optim as ours
-from milestones.alexnet.model import AlexNet, AlexNetConfig, LocalResponseNorm
-from milestones.alexnet.model import load_torchvision as load_alexnet
-from milestones.resnet.model import cifar_resnet, resnet
-from milestones.resnet.model import load_torchvision as load_resnet
+from milestones.adam.model import Net, NetConfig
+from milestones.optim import OptimConfig, build
+
+from conftest import tiny_claims
 
 OPT_PAIRS = {
-    "adam": (lambda p: ours.Adam(p, lr=1e-2, weight_decay=1e-3), lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3)),
+    "adam": (lambda p: ours.Adam(p, lr=1e-2, weight_decay=1e-3),
+             lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3)),
     "adam-loop": (lambda p: ours.Adam(p, lr=1e-2, weight_decay=1e-3, foreach=False),
                   lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3, foreach=False)),
     "amsgrad": (lambda p: ours.Adam(p, lr=1e-2, amsgrad=True), lambda p: torch.optim.Adam(p, lr=1e-2, amsgrad=True)),
@@ -98,83 +99,28 @@ def test_optimizer_rejects_bad_hyperparameters():
         ours.SGD(p, nesterov=True, momentum=0)
 
 
-def test_alexnet_parameter_counts():
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(AlexNet(AlexNetConfig.paper())) == 60_965_224  # the 2012 two-tower net
-    assert count(AlexNet(AlexNetConfig.torchvision())) == 61_100_840 == count(torchvision.models.alexnet())
 
 
-def test_alexnet_loads_torchvision_weights_with_equal_logits():
-    torch.manual_seed(0)
-    ref = torchvision.models.alexnet().eval()
-    model = AlexNet(AlexNetConfig.torchvision()).eval()
-    load_alexnet(model, ref.state_dict())
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), ref(x), atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError):
-        load_alexnet(AlexNet(AlexNetConfig.paper()), ref.state_dict())
+def test_optim_config_builds_what_it_names():
+    p = [torch.zeros(2, requires_grad=True)]
+    sgd = build(OptimConfig(name="sgd", lr=0.1, momentum=0.9), p)
+    assert isinstance(sgd, ours.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
+    assert not build(OptimConfig(name="sgd", momentum=0.0), p).defaults["nesterov"]  # no look-ahead without momentum
+    adam = build(OptimConfig(name="adam", lr=2e-4, beta1=0.5, eps=1e-9), p)
+    assert adam.defaults["betas"] == (0.5, 0.999) and adam.defaults["eps"] == 1e-9
+    assert build(OptimConfig(name="adagrad"), p).defaults["eps"] == 1e-10  # eps 0: the optimizer's own default
+    rms = build(OptimConfig(name="rmsprop", alpha=0.95, eps=0.01), p)
+    assert rms.defaults["alpha"] == 0.95 and rms.defaults["eps"] == 0.01 and rms.defaults["momentum"] == 0
 
 
-def test_alexnet_paper_net_shapes_and_towers():
-    model = AlexNet(AlexNetConfig.paper())
-    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
-    assert [c.groups for c in convs] == [1, 2, 1, 2, 2]  # conv3 sees both towers (§3.2)
-    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
-    assert AlexNet(AlexNetConfig.small())(torch.randn(2, 1, 28, 28)).shape == (2, 10)
-    assert AlexNet(AlexNetConfig.small(in_channels=3, input_size=32))(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+def test_paper_networks():
+    x = torch.randn(4, 1, 28, 28)
+    assert Net(NetConfig(kind="logreg"))(x).shape == (4, 10)
+    mlp = Net(NetConfig(kind="mlp", hidden=1000))
+    assert mlp(x).shape == (4, 10)
+    assert sum(p.numel() for p in mlp.parameters()) == 784 * 1000 + 1000 + 1000 * 1000 + 1000 + 1000 * 10 + 10
 
 
-def test_lrn_equals_torch_with_alpha_times_n():
-    x = torch.randn(2, 96, 13, 13)
-    ref = torch.nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0)
-    assert torch.allclose(LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x), ref(x), atol=1e-6)
-
-
-@pytest.mark.parametrize("depth,params", [(18, 11_689_512), (34, 21_797_672), (50, 25_557_032),
-                                          (101, 44_549_160), (152, 60_192_808)])
-def test_resnet_parameter_counts_equal_torchvision(depth, params):
-    assert sum(p.numel() for p in resnet(depth).parameters()) == params
-    ref = getattr(torchvision.models, f"resnet{depth}")()
-    assert sum(p.numel() for p in ref.parameters()) == params
-
-
-@pytest.mark.parametrize("depth", [18, 50])
-def test_resnet_loads_torchvision_weights_with_equal_logits(depth):
-    torch.manual_seed(0)
-    ref = getattr(torchvision.models, f"resnet{depth}")()
-    # non-trivial batch-norm statistics, so the comparison covers them
-    for m in ref.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    ref.eval()
-    model = resnet(depth).eval()
-    load_resnet(model, ref.state_dict())
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), ref(x), atol=1e-4, rtol=1e-4)
-
-
-def test_cifar_resnets_and_plain_twins():
-    counts = {d: sum(p.numel() for p in cifar_resnet(d).parameters()) for d in (20, 32, 44, 56, 110)}
-    assert 0.26e6 < counts[20] < 0.28e6  # the paper: 0.27M
-    assert 1.6e6 < counts[110] < 1.8e6  # the paper: 1.7M
-    for d in (20, 56):
-        plain = cifar_resnet(d, residual=False)
-        assert sum(p.numel() for p in plain.parameters()) == counts[d]  # option A adds no parameters
-        assert plain(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    with pytest.raises(ValueError):
-        cifar_resnet(21)
-
-
-def test_residual_block_is_identity_when_its_branch_is_zero():
-    from milestones.resnet.model import BasicBlock
-
-    block = BasicBlock(8, 8).eval()
-    torch.nn.init.zeros_(block.bn2.weight)  # F(x) = 0
-    x = torch.rand(2, 8, 6, 6)  # non-negative, so the final ReLU keeps it
-    assert torch.allclose(block(x), x)
-    plain = BasicBlock(8, 8, residual=False).eval()
-    torch.nn.init.zeros_(plain.bn2.weight)
-    assert torch.allclose(plain(x), torch.zeros_like(x))
+def test_claim_protocol_at_the_tiny_preset(tmp_path):
+    (ev,) = tiny_claims("adam", tmp_path)
+    assert len(ev.runs) == 2 * 4 * 2  # the grid on one seed: two models, four optimizers, two rates

@@ -1,0 +1,66 @@
+"""AlexNet: the 2012 two-tower net's size, torchvision's AlexNet weights with equal logits, the
+LRN of §3.3 against torch's, the config filled in from the data, and the claims' protocol."""
+
+import pytest
+import torch
+import torchvision
+
+from milestones import registry
+from milestones.alexnet.model import AlexNet, AlexNetConfig, LocalResponseNorm
+from milestones.alexnet.model import load_torchvision as load_alexnet
+from milestones.errors import UserError
+
+from conftest import tiny_claims
+
+
+def test_alexnet_parameter_counts():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(AlexNet(AlexNetConfig.paper())) == 60_965_224  # the 2012 two-tower net
+    assert count(AlexNet(AlexNetConfig.torchvision())) == 61_100_840 == count(torchvision.models.alexnet())
+
+
+def test_alexnet_loads_torchvision_weights_with_equal_logits():
+    torch.manual_seed(0)
+    ref = torchvision.models.alexnet().eval()
+    model = AlexNet(AlexNetConfig.torchvision()).eval()
+    load_alexnet(model, ref.state_dict())
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError):
+        load_alexnet(AlexNet(AlexNetConfig.paper()), ref.state_dict())
+
+
+def test_alexnet_paper_net_shapes_and_towers():
+    model = AlexNet(AlexNetConfig.paper())
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.groups for c in convs] == [1, 2, 1, 2, 2]  # conv3 sees both towers (§3.2)
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    assert AlexNet(AlexNetConfig.small())(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert AlexNet(AlexNetConfig.small(in_channels=3, input_size=32))(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_lrn_equals_torch_with_alpha_times_n():
+    x = torch.randn(2, 96, 13, 13)
+    ref = torch.nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0)
+    assert torch.allclose(LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x), ref(x), atol=1e-6)
+
+
+
+
+def test_the_config_is_filled_in_from_the_data():
+    m = registry.get("alexnet")
+    task = m.make_task(m.config("tiny"))
+    mc = task.model_config()
+    assert (mc.in_channels, mc.n_classes, mc.input_size, mc.conv1d) == (1, 10, 8, False)
+    assert task.build_model().features[0].out_channels == 12  # the tiny preset's width 0.5 of 24 maps
+    signals = m.make_task(m.config("small", {"dataset": "mnist1d"})).model_config()
+    assert signals.conv1d and signals.input_size == 40
+    with pytest.raises(UserError, match="too small"):
+        m.make_task(m.config("small", {"dataset": "digits"})).build_model()  # three poolings of 8 px
+    with pytest.raises(UserError, match="one value per convolution"):
+        m.config("small", {"model.kernels": (5, 5)})
+
+
+def test_claims_protocol_at_the_tiny_preset(tmp_path):
+    tiny_claims("alexnet", tmp_path)
