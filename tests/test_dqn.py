@@ -14,7 +14,7 @@ from milestones.dqn.replay import ReplayBuffer
 from milestones.dqn.task import play
 from milestones.errors import UserError
 
-from conftest import cli, run_cli, tiny_claims
+from conftest import cli, tiny_claims
 
 
 def tiny(**over):
@@ -212,17 +212,17 @@ def test_resume_restores_counters_and_replay(tmp_path):
     assert len(resumed.buffer) >= len(first.buffer)
 
 
-def test_cli_train_then_sample_writes_a_gif(tmp_path):
+def test_cli_train_then_sample_writes_a_gif(tmp_path, capsys):
     run = tmp_path / "run"
-    r = run_cli("train", "dqn", "--preset", "tiny", "--out", run)
-    assert r.returncode == 0, r.stderr
-    r = run_cli("sample", "dqn", "--run", run, "--count", "2")
-    assert r.returncode == 0, r.stderr
-    assert "episode 2: return" in r.stdout
+    code, _, err = cli(capsys, "train", "dqn", "--preset", "tiny", "--out", run)
+    assert code == 0, err
+    code, out, err = cli(capsys, "sample", "dqn", "--run", run, "--count", "2")
+    assert code == 0, err
+    assert "episode 2: return" in out
     gif = run / "samples" / "episode.gif"
     assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
-    r = run_cli("sample", "dqn", "--run", tmp_path / "nothing")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr
+    code, _, err = cli(capsys, "sample", "dqn", "--run", tmp_path / "nothing")
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
 
 
 def test_dqn_rejects_distributed_runs(monkeypatch):

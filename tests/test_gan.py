@@ -30,7 +30,7 @@ from milestones.gan.model import (
 )
 from milestones.gan.task import GANTask
 
-from conftest import run_cli, tiny_claims
+from conftest import cli, tiny_claims
 
 
 def _reference_generator(nz=100, ngf=64, nc=3):
@@ -262,25 +262,24 @@ def test_image_folder_data(tmp_path):
 # -- CLI and DDP --------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_cli_train_then_sample_images_and_scatter(tmp_path):
+def test_cli_train_then_sample_images_and_scatter(tmp_path, capsys):
     out = tmp_path / "run"
-    r = run_cli("train", "gan", "--preset", "tiny", "--out", out, "--tensorboard", "false")
-    assert r.returncode == 0, r.stderr
-    r = run_cli("sample", "gan", "--run", out, "--count", "16")
-    assert r.returncode == 0, r.stderr
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--out", out, "--tensorboard", "false")
+    assert code == 0, err
+    code, stdout, err = cli(capsys, "sample", "gan", "--run", out, "--count", "16")
+    assert code == 0, err
     for name in ("grid.png", "interpolation.png"):
         assert (out / "samples" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "the classifier reads them as" in r.stdout
+    assert "the classifier reads them as" in stdout
     ring = tmp_path / "ring"
-    r = run_cli("train", "gan", "--preset", "tiny", "--dataset", "ring8", "--z-dim", "2", "--out", ring,
-                "--tensorboard", "false")
-    assert r.returncode == 0, r.stderr
-    r = run_cli("sample", "gan", "--run", ring)
-    assert r.returncode == 0 and "modes covered" in r.stdout, r.stderr
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--dataset", "ring8", "--z-dim", "2", "--out", ring,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    code, stdout, err = cli(capsys, "sample", "gan", "--run", ring)
+    assert code == 0 and "modes covered" in stdout, err
     assert (ring / "samples" / "scatter.png").stat().st_size > 1000
-    r = run_cli("sample", "gan", "--run", ring, "extra")
-    assert r.returncode == 2 and "unexpected argument" in r.stderr
+    code, _, err = cli(capsys, "sample", "gan", "--run", ring, "extra")
+    assert code == 2 and "unexpected argument" in err
 
 
 def _free_port():

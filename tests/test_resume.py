@@ -47,7 +47,7 @@ def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_then_resume_from_the_cli(tmp_path):
-    args = ["train", "adam", "--preset", "tiny", "--steps", "300", "--log-every", "1", "--eval-every", "0",
+    args = ["train", "adam", "--preset", "tiny", "--steps", "150", "--log-every", "1", "--eval-every", "0",
             "--hidden", "1000", "--batch-size", "128",
             "--tensorboard", "false"]
     cut = tmp_path / "cut"
@@ -65,13 +65,13 @@ def test_sigterm_then_resume_from_the_cli(tmp_path):
     assert p.returncode == 128 + signal.SIGTERM, err
     assert "SIGTERM received: checkpoint saved" in err
     k = checkpoint.read_meta(checkpoint.latest(cut / "ckpt"))["step"]
-    assert 0 < k < 300
+    assert 0 < k < 150
     assert run_cli("train", "adam", "--resume", "--out", cut).returncode == 0
     full = tmp_path / "full"
     assert run_cli(*args, "--out", full).returncode == 0
     a = load_file(str(checkpoint.latest(cut / "ckpt") / "model.safetensors"))
     b = load_file(str(checkpoint.latest(full / "ckpt") / "model.safetensors"))
-    assert json.loads((checkpoint.latest(cut / "ckpt") / "meta.json").read_text())["step"] == 300
+    assert json.loads((checkpoint.latest(cut / "ckpt") / "meta.json").read_text())["step"] == 150
     for key in b:
         assert torch.equal(a[key], b[key]), key
 

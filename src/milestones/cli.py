@@ -4,7 +4,7 @@
     milestones info NAME
     milestones train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
     milestones reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
-    milestones tour [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+    milestones tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
     milestones sample NAME --run DIR [--count N] [--out DIR] [...]
 
 One parser for all of it: argparse, with one option per config field (core/config.py), whose
@@ -42,7 +42,7 @@ verbs:
                                          gan draws a grid of samples and latent walks; seq2seq and
                                          transformer translate "SENTENCE ..." (or stdin lines),
                                          with --beam K and --attention PNG
-  tour [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+  tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
                                          every built milestone's claims in historical order -> a report
 
 examples:
@@ -234,13 +234,15 @@ def cmd_tour(args: list[str]) -> int:
 
     p = C.ArgumentParser(prog="milestones tour")
     _claim_options(p)
+    p.add_argument("--only")
     o = _parse(p, args)
     preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
     out = Path(o.get("out") or runs_root() / "tour")
-    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, echo=_echo)
+    only = {registry.get(n.strip()).name for n in o["only"].split(",") if n.strip()} if o.get("only") else None
+    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, only=only, echo=_echo)
     print(f"\nreport: {html}\n        {html.parent / 'report.md'}")
     return 0
 

@@ -5,7 +5,8 @@ The paper (§6.1 Fig. 1, §6.2 Fig. 2): on MNIST, logistic regression and a mult
 as fast as or faster than SGD with Nesterov momentum, AdaGrad and RMSProp.
 
 Ours, on the embedded 5,000 MNIST digits: the same two models (the `small` preset narrows the
-hidden layers to 256 units to fit the CPU budget; `paper` keeps 1000). Every optimizer gets
+hidden layers to 128 units to fit the CPU budget; `paper` keeps 1000. It had 256 until the house
+was rebuilt; 128, measured beside 256 on seeds 100-102, gave the same verdict in half the time). Every optimizer gets
 the same nine learning rates, half a decade apart from 1e-4 to 1, and keeps the one with the
 lowest final training loss on the first seed; every seed then runs at that rate. Training loss at
 a point is the mean minibatch loss over the epoch (31 steps) that ends there, as the paper
@@ -28,7 +29,7 @@ END_TOLERANCE = 0.10
 
 SETTINGS = {
     "tiny": dict(steps=40, hidden=32, grid=(1e-3, 1e-2)),
-    "small": dict(steps=400, hidden=256, grid=LR_GRID),
+    "small": dict(steps=400, hidden=128, grid=LR_GRID),
     "paper": dict(steps=6000, hidden=1000, grid=LR_GRID),
 }
 
@@ -130,8 +131,7 @@ CLAIMS = [
           "for both models, Adam's training loss is the lowest at a quarter of the budget and within "
           f"{END_TOLERANCE:.0%} of the best baseline's at the end (every optimizer at its best rate from the same "
           "9-point grid, 1e-4 to 1, chosen on the first seed)", measure,
-          budget_note="the small preset narrows the MLP to 2x256 hidden units (2x1000 costs 57 ms a step on "
-                      "one core here); the paper preset keeps 2x1000. 88 runs (the 72-run grid on the first seed, "
-                      "then the best "
-                      "rates on the other seeds): about 2-3 minutes on 2 cores"),
+          budget_note="the small preset narrows the MLP to 2x128 hidden units (2x1000 costs 57 ms a step on "
+                      "one core); the paper preset keeps 2x1000. 88 runs: the 72-run grid on the first seed, then "
+                      "the best rates on the other seeds"),
 ]

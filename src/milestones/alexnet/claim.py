@@ -29,7 +29,7 @@ MAX_GAP_RATIO = 0.75
 
 SETTINGS = {
     "tiny": dict(lrs=(0.03,), cap=40, dropout_steps=30, n_train=256),
-    "small": dict(lrs=(0.01, 0.03, 0.1), cap=1500, dropout_steps=600, n_train=1000),
+    "small": dict(lrs=(0.01, 0.03, 0.1), cap=800, dropout_steps=600, n_train=1000),
     "paper": dict(lrs=(0.003, 0.01, 0.03, 0.1), cap=5000, dropout_steps=3000, n_train=1000),
 }
 # The four-layer CNN of §3.1 in 1-D: three convolutions of 32/64/64 maps, max-pooling after the

@@ -35,8 +35,9 @@ def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
 
 
 def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small", seeds: list[int] | None = None,
-         echo: Callable[[str], None] = print) -> Path:
-    """Run every built milestone's claims in the order given and write index.html and report.md."""
+         only: set[str] | None = None, echo: Callable[[str], None] = print) -> Path:
+    """Run every built milestone's claims (or those of `only`) in the order given, and write
+    index.html and report.md."""
     seeds = seeds if seeds is not None else [0, 1, 2]
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[Evidence]] = {}
@@ -45,6 +46,9 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     for m in milestones:
         if not m.built:
             echo(f"\n== {m.number}. {m.name} ({m.year}): not built yet")
+            continue
+        if only is not None and m.name not in only:
+            echo(f"\n== {m.number}. {m.name} ({m.year}): not in this tour (--only)")
             continue
         echo(f"\n== {m.number}. {m.name} ({m.year}): {m.title}")
         t0 = time.time()
@@ -76,7 +80,7 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
              "|---|---|---|---|---|---|---|---|"]
     for m in milestones:
         if m.name not in results:
-            lines.append(f"| {m.number} | {m.year} | {m.name} | {m.claim} | | | not built yet | |")
+            lines.append(f"| {m.number} | {m.year} | {m.name} | {m.claim} | | | {_absent(m)} | |")
             continue
         for ev in results[m.name]:
             lines.append(f"| {m.number} | {m.year} | {m.name} | {ev.title} | {ev.paper_value} | {ev.ours} | "
@@ -85,7 +89,7 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
         lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
         if m.name not in results:
-            lines.append("Not built yet.")
+            lines.append(_absent(m).capitalize() + ".")
             continue
         lines.append(f"Claims took {times[m.name]:.0f} s.")
         for ev in results[m.name]:
@@ -101,6 +105,10 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
             if fig:
                 lines += ["", f"![{ev.claim}]({fig})"]
     return "\n".join(lines) + "\n"
+
+
+def _absent(m: Any) -> str:
+    return "not in this tour" if m.built else "not built yet"
 
 
 def _img(path: str | None) -> str:
@@ -122,14 +130,14 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
         built = m.name in results
         authors = m.authors.rstrip(".")
         verdicts = ", ".join(f'<span class="{_css(ev)}">{e(ev.verdict)}</span>'
-                             for ev in results.get(m.name, [])) or '<span class="nb">not built yet</span>'
+                             for ev in results.get(m.name, [])) or f'<span class="nb">{_absent(m)}</span>'
         rows.append(f'<tr><td>{m.year}</td><td><a href="#{m.name}">{e(m.name)}</a></td><td>{e(m.title)}</td>'
                     f'<td>{verdicts}</td></tr>')
         body = [f'<section id="{m.name}"><h2>{m.number}. {e(m.name)} <small>{m.year}</small></h2>',
                 f'<p><em>{e(m.title)}</em>, {e(authors)}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
                 f'<p class="idea">{e(m.idea)}</p>']
         if not built:
-            body.append(f'<p class="nb">Not built yet. Its claim: {e(m.claim)}</p>')
+            body.append(f'<p class="nb">{_absent(m).capitalize()}. Its claim: {e(m.claim)}</p>')
         else:
             body.append(f"<p>Claims took {times[m.name]:.0f} s.</p>")
             for ev in results[m.name]:

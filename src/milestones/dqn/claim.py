@@ -111,7 +111,9 @@ def _late_mean(ev: list[tuple[int, float]], total: int) -> float:
 
 
 def measure_ablation(ctx: Context) -> Measured:
-    curves = {v: [evals(r) for r in ctx.runs([run(ctx.preset, s, v) for s in ctx.seeds])] for v in VARIANTS}
+    records = ctx.runs([run(ctx.preset, s, v) for v in VARIANTS for s in ctx.seeds])  # side by side, at once
+    n = len(ctx.seeds)
+    curves = {v: [evals(r) for r in records[i * n:(i + 1) * n]] for i, v in enumerate(VARIANTS)}
     total = budget(ctx.preset)
     scores = {v: [_late_mean(ev, total) for ev in curves[v]] for v in VARIANTS}
     per_seed = []
