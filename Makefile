@@ -24,10 +24,11 @@ install-dev: $(VENV)/.installed-dev
 tour: install
 	$(BIN)/milestones tour
 
-# Two pytest workers: claims run their seeds side by side, and the single-threaded tests fill the
-# cores the claims leave idle. A milestone's claims share a worker (DQN's share their runs).
+# The linter, then two pytest workers, each test process on one torch thread: a milestone's claims
+# run in one test (claims that share runs train them once), the other tests fill the other core.
 test: install-dev
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -n 2
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py

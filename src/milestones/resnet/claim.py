@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot, series
 
 SETTINGS = {
     "tiny": dict(shallow=8, deep=14, steps=30, window=(20, 30)),
@@ -93,5 +93,10 @@ CLAIMS = [
           "the deep residual net's is lower than the deep plain net's and no higher than the shallow residual "
           "net's", measure,
           budget_note="twelve runs (four nets, three seeds) of 300 steps, the deepest 32 layers: about 2-4 "
-                      "minutes on 2 cores, over the ~90 s aimed at"),
+                      "minutes on 2 cores, over the ~90 s aimed at",
+          reference=Reference(
+              10, 10, "milestones reproduce resnet --seeds 10",
+              "medians plain-8 0.225, plain-32 0.943; resnet-8 0.184, resnet-32 0.096 (every seed the same order)",
+              "the 32-layer plain net trains worse than the 8-layer one in every seed; with shortcuts the deeper "
+              "net trains better")),
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
 from ..core.config import build
 from ..data import translation as tr
 from ..tasks.translation_sample import draw_attention, probe
@@ -136,10 +136,18 @@ CLAIMS = [
           f"on the longest source bucket (16+ words), the attention model's test BLEU exceeds the fixed-vector "
           f"model's by at least {MIN_GAP:g} points (same sizes, same number of steps)",
           measure_length, budget_note="nine runs of 300 steps (three models x three seeds, shared with the "
-                                      "source-reversal claim): about 2.5 minutes on 2 cores"),
+                                      "source-reversal claim): about 2.5 minutes on 2 cores",
+          reference=Reference(
+              10, 10, "milestones reproduce seq2seq --seeds 10",
+              "16+ words: attention 57-99 vs fixed vector 1-4 BLEU (median gap 92.9); all lengths 95.4 vs 2.8",
+              "a 64-unit fixed vector cannot hold a 16-word number; attention reads each word when it needs it")),
     Claim("seq2seq", "source-reversal", "Reversing the source helps the fixed-vector model",
           "Sutskever et al. 2014 §3.3: reversing the source sentences raised test BLEU from 25.9 to 30.6",
           "25.9 -> 30.6 BLEU",
           "the fixed-vector model's test BLEU is higher with the source reversed than forward",
-          measure_reversal, budget_note="shares its runs with attention-long-sentences"),
+          measure_reversal, budget_note="shares its runs with attention-long-sentences",
+          reference=Reference(
+              10, 10, "milestones reproduce seq2seq --seeds 10",
+              "reversed 17-23 vs forward 2-5 BLEU (median difference +17.5)",
+              "reading the source backwards puts the first words side by side with the first words to write")),
 ]
