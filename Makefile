@@ -24,11 +24,12 @@ install-dev: $(VENV)/.installed-dev
 tour: install
 	$(BIN)/milestones tour
 
-# The linter, then two pytest workers, each test process on one torch thread: a milestone's claims
-# run in one test (claims that share runs train them once), the other tests fill the other core.
+# The linter, then two pytest workers, each process on one torch thread. A milestone's claims run
+# in one test (claims that share runs train them once), first and on two processes of their own;
+# an idle worker steals the tests still queued on the other.
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
