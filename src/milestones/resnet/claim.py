@@ -92,8 +92,8 @@ CLAIMS = [
           "the deep plain net's mean training loss over the window is higher than the shallow plain net's, and "
           "the deep residual net's is lower than the deep plain net's and no higher than the shallow residual "
           "net's", measure,
-          budget_note="twelve runs (four nets, three seeds) of 300 steps, the deepest 32 layers: about 2-4 "
-                      "minutes on 2 cores, over the ~90 s aimed at",
+          budget_note="twelve runs (four nets, three seeds) of 300 steps, the deepest 32 layers: 20 s on 2 "
+                      "cores (AMD EPYC)",
           reference=Reference(
               10, 10, "milestones reproduce resnet --seeds 10",
               "medians plain-8 0.225, plain-32 0.943; resnet-8 0.184, resnet-32 0.096 (every seed the same order)",
