@@ -2,8 +2,11 @@
 seconds importing torch and proves nothing more, except where a test says why it needs one)."""
 
 import json
+import os
 
 import pytest
+
+from milestones import registry
 
 from conftest import cli, run_cli
 
@@ -127,7 +130,97 @@ def test_truncated_checkpoint_and_wrong_milestone(tmp_path, capsys):
     w = (ck / "model.safetensors").read_bytes()
     (ck / "model.safetensors").write_bytes(w[:100])
     assert "cannot read weights" in run("train", "adam", "--resume", "--out", out, "--steps", "8")
-    # an unfinished checkpoint (no completion marker) is never resumed
+    # an unfinished checkpoint (no completion marker) is never resumed: the run starts again
     for p in (out / "ckpt").glob("step_*"):
         (p / "COMPLETE").unlink()
-    assert "unfinished checkpoint" in run("train", "adam", "--resume", "--out", out)
+    with pytest.raises(SystemExit) as again:
+        cli.main(["train", "adam", "--resume", "--out", str(out)])
+    assert again.value.code in (0, None) and "starting it again from step 0" in capsys.readouterr().err
+
+
+# -- every bad value, every damaged file: one line, exit 2, nothing written --------------------------
+
+
+@pytest.mark.parametrize("name", registry.built_names())
+def test_every_bad_value_of_every_field_is_one_line_and_writes_nothing(name, tmp_path, capsys):
+    """Each numeric field given nan, inf, a negative or zero where its range refuses them."""
+    import typing
+
+    from milestones import cli as command
+    from milestones.core.config import fields_of
+
+    tried = 0
+    for f in fields_of(registry.get(name).config_cls):
+        inner = typing.get_args(f.tp)[0] if typing.get_origin(f.tp) is tuple else f.tp
+        if f.from_data or inner not in (int, float):
+            continue
+        assert f.range is not None, f"{name}: --{f.path} has no declared range"
+        for text in ("nan", "inf", "-1", "0"):
+            v = float(text)
+            finite = v == v and abs(v) != float("inf")
+            if finite and f.range.ok(v):
+                continue  # a value the field allows
+            out = tmp_path / f"out-{tried}"
+            with pytest.raises(SystemExit) as exit_info:
+                command.main(["train", name, "--preset", "tiny", f"--{f.path.replace('_', '-')}", text,
+                              "--out", str(out)])
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, (f.path, text, err)
+            assert f.path.replace("_", "-") in err and not out.exists(), (f.path, text, err)
+            tried += 1
+    assert tried >= 20
+
+
+def test_a_bad_out_path_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for out, message in ((a_file, "is a file; give a folder"), (a_file / "run", "is a file, so no folder")):
+        code, _, err = cli(capsys, "train", "adam", "--preset", "tiny", "--out", out)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_damaged_run_files_are_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "seq2seq", "--preset", "tiny", "--steps", "2", "--out", run,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    ck = next((run / "ckpt").glob("step_*"))
+
+    def one_line(*args):
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    tok = (ck / "tokenizer.json").read_text()
+    (ck / "tokenizer.json").write_text(tok[: len(tok) // 2])
+    assert "tokenizer.json is damaged" in one_line("sample", "seq2seq", "--run", run, "seven")
+    assert "tokenizer.json is damaged" in one_line("train", "seq2seq", "--resume", "--out", run, "--steps", "4")
+    (ck / "tokenizer.json").write_text(tok)
+    config = (run / "config.json").read_text()
+    for damaged, message in (("[1, 2]", "is not a run's config"), ('{"milestone": "seq2seq"}', "is not a run's config"),
+                             (config.replace('"steps": 2', '"steps": "two"'), "bad value 'two' for --steps"),
+                             ("{", "is damaged (not JSON)")):
+        (run / "config.json").write_text(damaged)
+        assert message in one_line("train", "seq2seq", "--resume", "--out", run, "--steps", "4")
+    (run / "config.json").write_text(config)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    import pickle
+
+    state = (ck / "state.pt").read_bytes()
+    (ck / "state.pt").write_bytes(pickle.dumps({"step": 2, "payload": Evil()}))
+    err = one_line("train", "seq2seq", "--resume", "--out", run, "--steps", "4")
+    assert "is not a checkpoint this program wrote" in err and "refused" in err
+    (ck / "state.pt").write_bytes(state)
+
+
+def test_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    r = subprocess.run(f"{sys.executable} -m milestones info gan | head -1", shell=True, capture_output=True,
+                       text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert r.stdout.startswith("gan (2014/2016)") and r.stderr == "", r.stderr

@@ -249,3 +249,17 @@ def test_the_update_count_follows_from_the_environment_steps(capsys):
 def test_claims_protocol_at_the_tiny_preset(tmp_path):
     learns, ablation = tiny_claims("dqn", tmp_path)
     assert len(ablation.runs) == 3 and set(learns.runs) < set(ablation.runs)  # the full run is shared
+
+
+def test_each_classic_control_task_gets_its_tuned_settings():
+    m = registry.get("dqn")
+    cartpole, acrobot = m.config("small"), m.config("small", {"env": "Acrobot-v1"})
+    car = m.config("small", {"env": "MountainCar-v0", "lr": 1e-3})
+    assert (cartpole.optim.lr, cartpole.train_freq, cartpole.env_steps) == (2.3e-3, 256, 50_000)
+    assert (acrobot.optim.lr, acrobot.train_freq, acrobot.gradient_steps, acrobot.exploration_steps) == \
+        (6.3e-4, 4, 4, 12_000)
+    assert (car.gamma, car.buffer_size, car.optim.lr) == (0.98, 10_000, 1e-3)  # what is given on the command line wins
+    assert m.config("tiny", {"env": "Acrobot-v1"}).env_steps == 1200  # the tiny preset stays tiny
+    for cfg in (acrobot, car):
+        task = m.make_task(cfg)
+        assert task.spec.n_actions == 3

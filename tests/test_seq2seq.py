@@ -76,3 +76,20 @@ def test_training_flops_of_the_attention_decoder_equal_torchs_counter():
 
 def test_train_sample_and_claims_protocol(tmp_path, capsys):
     tiny_claims("seq2seq", tmp_path)
+
+
+def test_resume_reads_the_runs_tokenizer_not_the_changed_data(tmp_path, capsys):
+    """The data file changes between the start and the resume: ids must keep their meaning."""
+    from conftest import cli
+
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"word{i} word{i + 1}\tmot{i} mot{i + 1}\n" for i in range(300)))
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "seq2seq", "--preset", "tiny", "--data", data, "--steps", "2", "--out", run,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    first = next((run / "ckpt").glob("step_*/tokenizer.json")).read_text()
+    data.write_text("".join(f"other{i} text{i}\tautre{i} texte{i}\n" for i in range(300)))  # new words
+    code, _, err = cli(capsys, "train", "seq2seq", "--resume", "--out", run, "--steps", "4")
+    assert code == 0, err
+    assert (run / "ckpt" / "step_0000004" / "tokenizer.json").read_text() == first

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -136,35 +137,61 @@ def cmd_info(args: list[str]) -> int:
 
 
 def cmd_train(args: list[str]) -> int:
+    from .core import checkpoint as ckpt
     from .core.trainer import train
 
     m = _milestone(args, "train", "resnet --preset tiny")
     _built(m)
     p = C.ArgumentParser(prog=f"milestones train {m.name}")
     p.add_argument("name")
-    p.add_argument("--preset", default="small")
+    p.add_argument("--preset")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--out")
     p.add_argument("-h", "--help", action="store_true")
     C.add_options(p, m.config_cls)
     given = _parse(p, args, m.config_cls)
-    preset, resume, out, show_help = (given.pop(k, d) for k, d in
-                                      (("preset", "small"), ("resume", False), ("out", None), ("help", False)))
+    preset, resume, out, show_help = (given.pop(k) for k in ("preset", "resume", "out", "help"))
     given.pop("name")
     if show_help:
         print(f"usage: milestones train {m.name} [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]\n")
-        print(C.describe(m.config(preset)))
+        print(C.describe(m.config(preset or "small")))
         return 0
     if resume:
+        if preset is not None:
+            raise UserError("--preset does not apply to --resume: a run keeps its own config (change a field with "
+                            "--FIELD VALUE)")
         run_dir = Path(out) if out else _latest_run(m.name)
-        cfg = C.validate(C.apply(_saved_config(m, run_dir, "cannot resume: "), C.resolve(m.config_cls, given)))
+        saved = _saved_run(m, run_dir, "cannot resume: ")
+        cfg, changed = _resumed_config(m, C.from_dict(m.config_cls, saved["config"], str(run_dir / "config.json")),
+                                       given)
+        preset = saved.get("preset")
+        finished = ckpt.latest(run_dir / "ckpt")
+        history = list(saved.get("history", []))
+        if changed:
+            history.append({"step": ckpt.step_of(finished) if finished else 0,
+                            "changed": {k: [C.format_value(a), C.format_value(b)] for k, (a, b) in changed.items()}})
+        if finished is None:  # killed while writing its first checkpoint: nothing to lose
+            print(f"milestones: {run_dir} has no finished checkpoint (it was stopped before its first was "
+                  "written): starting it again from step 0", file=sys.stderr)
+            resume = False
+        task = m.make_task(cfg, resume_from=finished)  # loads and checks the data before anything is written
+        if not resume:
+            _clear_run(run_dir)
+        meta = {"preset": preset, "history": history}
     else:
+        preset = preset or "small"
         cfg = m.config(preset, given)
         run_dir = Path(out) if out else runs_root() / m.name / time.strftime("%Y%m%d-%H%M%S")
-        if (run_dir / "ckpt").exists():
+        _check_out(run_dir)
+        if ckpt.latest(run_dir / "ckpt") is not None:
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
-    task = m.make_task(cfg)  # loads and checks the data before anything is written
-    result = train(task, run_dir, resume=resume, meta={"preset": preset})
+        task = m.make_task(cfg)  # loads and checks the data before anything is written
+        if (run_dir / "config.json").exists():
+            print(f"milestones: {run_dir} holds a run with no finished checkpoint: starting it again",
+                  file=sys.stderr)
+            _clear_run(run_dir)
+        meta = {"preset": preset, "history": []}
+    result = train(task, run_dir, resume=resume, meta=meta)
     if result.run_dir is not None and _is_rank0():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in result.final_eval.items())
         print(f"{m.name}: step {result.step}, {shown}")
@@ -172,19 +199,62 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-def _saved_config(m: Any, run_dir: Path, prefix: str = "") -> Any:
-    """The config a run of milestone `m` was started with, read from its config.json."""
+def _resumed_config(m: Any, saved: Any, given: dict[str, Any]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """The saved config with the overrides a resumed run may take (the learning rate and the other
+    optimizer settings, the length of the run, the cadences, ...: the fields marked Resumable);
+    another field that would change is refused."""
+    cls = m.config_cls
+    changes = C.resolve(cls, given)
+    changed = {k: (C.get(saved, k), v) for k, v in changes.items() if C.get(saved, k) != v}
+    fixed = [k for k in changed if not C.field(cls, k).resumable]
+    if fixed:
+        k = fixed[0]
+        raise UserError(f"--{k.replace('_', '-')} cannot change when a run is resumed (it is "
+                        f"{C.format_value(changed[k][0])}); start a new run with --out to change it")
+    return C.validate(C.apply(saved, changes)), changed
+
+
+def _check_out(run_dir: Path) -> None:
+    """--out must be a folder this process can create and write."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file; give a folder for the run")
+    base = run_dir
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise UserError(f"--out {run_dir}: {base} is a file, so no folder can be made under it")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"--out {run_dir}: {base} is not writable")
+
+
+def _clear_run(run_dir: Path) -> None:
+    """What a run that never finished a checkpoint left: start it again from nothing."""
+    import shutil
+
+    shutil.rmtree(run_dir / "ckpt", ignore_errors=True)
+    shutil.rmtree(run_dir / "tb", ignore_errors=True)
+    for name in ("metrics.jsonl", "config.json"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> dict[str, Any]:
+    """The config.json of a run folder of milestone `m`, checked for shape."""
     cfg_file = run_dir / "config.json"
     if not cfg_file.is_file():
         raise UserError(f"{prefix}{run_dir} has no config.json (is it a run folder?)")
     try:
         saved = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError:
-        raise UserError(f"{prefix}{cfg_file} is damaged") from None
-    if not isinstance(saved, dict) or saved.get("milestone") != m.name:
-        raise UserError(f"{run_dir} is a run of {saved.get('milestone') if isinstance(saved, dict) else None!r}, "
-                        f"not {m.name!r}")
-    return C.from_dict(m.config_cls, saved.get("config", {}), str(cfg_file))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{prefix}{cfg_file} is damaged (not JSON)") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UserError(f"{prefix}{cfg_file} is not a run's config (no 'config' mapping)")
+    if saved.get("milestone") != m.name:
+        raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
+    try:
+        C.validate(C.from_dict(m.config_cls, saved["config"], str(cfg_file)))
+    except UserError as e:
+        raise UserError(f"{prefix}{cfg_file}: {e}") from None
+    return saved
 
 
 def _is_rank0() -> bool:
@@ -277,6 +347,17 @@ def cmd_sample(args: list[str]) -> int:
     return 0
 
 
+class Stopped(Exception):
+    """SIGTERM arrived before the trainer took over the signals."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
 VERBS: dict[str, Callable[[list[str]], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce,
     "tour": cmd_tour, "sample": cmd_sample,
@@ -296,12 +377,24 @@ def main(argv: list[str] | None = None) -> None:
     verb = args.pop(0)
     from .core.trainer import Interrupted, NonFiniteLoss
 
+    previous = signal.signal(signal.SIGTERM, _stopped)  # until training starts (the trainer then saves first)
     try:
         if verb not in VERBS:
             raise UserError(f"unknown verb {verb!r}; verbs are {', '.join(VERBS)}")
         code = VERBS[verb](args)
     except UserError as e:
         print(f"milestones: error: {e}", file=sys.stderr)
+        code = 2
+    except Stopped as e:
+        print(f"milestones: {signal.Signals(e.signum).name} received before training started: stopped, "
+              "no checkpoint written", file=sys.stderr)
+        code = 128 + e.signum
+    except BrokenPipeError:  # the reader went away (`milestones info gan | head -1`): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    except OSError as e:  # a path that cannot be read or written: one line naming it
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"milestones: error: {where}{e.strerror or e}", file=sys.stderr)
         code = 2
     except NonFiniteLoss as e:
         print(f"milestones: {e}", file=sys.stderr)
@@ -316,4 +409,5 @@ def main(argv: list[str] | None = None) -> None:
         from .core import distributed
 
         distributed.teardown()
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code)

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -62,10 +63,14 @@ class Milestone:
         """The preset's config with `overrides` (by field path or name) applied, all validated."""
         if preset not in PRESET_NAMES:
             raise UserError(f"unknown preset {preset!r}; presets are {', '.join(PRESET_NAMES)}")
-        return C.build(self.config_cls, self.presets, preset, overrides)
+        presets_for = getattr(self.task_module, "presets_for", None)  # presets that depend on an override
+        presets = presets_for(C.resolve(self.config_cls, overrides or {})) if presets_for else self.presets
+        return C.build(self.config_cls, presets, preset, overrides)
 
-    def make_task(self, cfg: Any):
-        return self.task_module.TASK(cfg)
+    def make_task(self, cfg: Any, resume_from: Path | None = None):
+        """The task for `cfg`; resuming from a checkpoint, built from its files (the tokenizer)."""
+        task_cls = self.task_module.TASK
+        return task_cls.for_resume(cfg, resume_from) if resume_from is not None else task_cls(cfg)
 
     @property
     def model_class(self) -> type:

@@ -7,17 +7,21 @@ A checkpoint is a folder `ckpt/step_000123/`:
     meta.json          milestone, config, step, library versions
     COMPLETE           written last: a folder without it is ignored
 
-It is written to `ckpt/.tmp-step_000123/` and renamed into place, so a crash or a kill
-mid-write never leaves a half checkpoint where `--resume` would find it.
+It is written to `ckpt/.tmp-step_000123/`, every file and the folder flushed to the disk
+(fsync), and renamed into place, the parent folder flushed too: a crash, a kill or a power loss
+mid-write never leaves a half checkpoint where `--resume` would find it, and a COMPLETE marker
+never survives without its data. Leftovers of an interrupted write are removed when a run starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +92,32 @@ def versions() -> dict[str, str]:
             "safetensors": safetensors.__version__, "numpy": np.__version__}
 
 
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write a JSON file atomically (a temporary file, flushed, renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(obj, indent=2, default=str))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync(path.parent)
+
+
 def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, Any],
-         meta: dict[str, Any], keep: int = 2, extra: Callable[[Path], None] | None = None) -> Path:
-    """Write one checkpoint atomically and keep only the newest `keep`. `extra(folder)` may add
-    files (a task's large state) before the completion marker is written."""
+         meta: dict[str, Any], keep: int = 2, extra: Callable[[Path], None] | None = None,
+         protect: Path | None = None) -> Path:
+    """Write one checkpoint atomically and durably, and keep only the newest `keep` (and `protect`,
+    the last one known good). `extra(folder)` may add files (a task's tokenizer, DQN's replay
+    buffer) before the completion marker."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = ckpt_root / name
@@ -105,16 +131,46 @@ def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, An
                                               indent=2, default=str))
     if extra is not None:
         extra(tmp)
+    for f in tmp.iterdir():  # every file on the disk before the marker says they are there
+        fsync(f)
     with open(tmp / MARKER, "w") as f:
         f.write(str(step))
         f.flush()
         os.fsync(f.fileno())
+    fsync(tmp)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
+    fsync(ckpt_root)
     for old in complete_checkpoints(ckpt_root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if protect is None or old.name != protect.name:
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def step_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.removeprefix("step_"))
+
+
+def remove_unfinished(ckpt_root: Path) -> list[Path]:
+    """Delete what an interrupted write left (temporary folders, folders without the marker)."""
+    if not ckpt_root.is_dir():
+        return []
+    gone = [p for p in ckpt_root.iterdir()
+            if p.is_dir() and (p.name.startswith(".tmp-") or p.name.startswith("step_") and not (p / MARKER).exists())]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
+def quarantine(checkpoint: Path) -> Path:
+    """Move a checkpoint whose weights gave a NaN loss out of --resume's way: ckpt/poisoned-step_N."""
+    dest = checkpoint.with_name(f"poisoned-{checkpoint.name}")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(checkpoint, dest)
+    fsync(checkpoint.parent)
+    return dest
 
 
 def complete_checkpoints(ckpt_root: Path) -> list[Path]:
@@ -173,7 +229,17 @@ def load_weights(ckpt: Path, model: torch.nn.Module, device: torch.device | str 
 
 
 def load_state(ckpt: Path) -> dict[str, Any]:
+    path = ckpt / "state.pt"
     try:
-        return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure here means a damaged file
-        raise UserError(f"cannot read {ckpt / 'state.pt'}: {str(e).splitlines()[0][:200]}") from None
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refused a Python object: no checkpoint of ours holds one
+        raise UserError(f"{path} is not a checkpoint this program wrote: it holds Python objects, "
+                        "which are never loaded (refused)") from None
+    except Exception as e:  # noqa: BLE001 - any other failure here means a damaged file
+        raise UserError(f"cannot read {path}: {str(e).splitlines()[0][:200]}") from None
+    if not isinstance(state, dict) or not {"step", "optimizer", "rng"} <= set(state):
+        raise UserError(f"{path} is not a checkpoint this program wrote (it lacks the step, optimizer or RNG state)")
+    return state

@@ -83,13 +83,20 @@ class Alias:
     name: str
 
 
+class _Resumable:
+    def __repr__(self) -> str:
+        return "RESUMABLE"
+
+
 FROM_DATA = _FromData()
+RESUMABLE = _Resumable()
 T = TypeVar("T")
 Positive = Annotated[T, Range(gt=0)]
 NonNegative = Annotated[T, Range(ge=0)]
 Fraction = Annotated[float, Range(ge=0, lt=1)]  # dropout, momentum, Adam's betas
 Probability = Annotated[float, Range(ge=0, le=1)]
 FromData = Annotated[T, FROM_DATA]
+Resumable = Annotated[T, RESUMABLE]  # may change when a run is resumed (learning rate, length, cadence)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,28 +111,28 @@ class RunConfig:
 
     batch_size: Positive[int] = 128
     """Global batch size (split across DDP ranks and gradient-accumulation micro-batches)."""
-    schedule: Schedule = "cosine"
+    schedule: Resumable[Schedule] = "cosine"
     """Learning-rate schedule after warm-up: constant, cosine decay to zero, /10 at 50% and 75%, or
     inverse_sqrt (the Transformer's: peak * sqrt(warmup_steps / step) after warm-up)."""
-    warmup_steps: NonNegative[int] = 0
+    warmup_steps: Resumable[NonNegative[int]] = 0
     """Linear warm-up steps from zero to the peak learning rate."""
-    grad_accum: Positive[int] = 1
+    grad_accum: Resumable[Positive[int]] = 1
     """Gradient-accumulation micro-batches per optimizer step."""
-    grad_clip: NonNegative[float] = 0.0
+    grad_clip: Resumable[NonNegative[float]] = 0.0
     """Clip the global gradient norm to this value (0: no clipping)."""
-    ckpt_every: NonNegative[int] = 0
+    ckpt_every: Resumable[NonNegative[int]] = 0
     """Write a checkpoint every this many steps (0: only at the end and on SIGTERM/SIGINT)."""
-    keep_ckpts: Positive[int] = 2
+    keep_ckpts: Resumable[Positive[int]] = 2
     """How many checkpoints to keep in ckpt/ (oldest removed first)."""
-    log_every: Positive[int] = 10
+    log_every: Resumable[Positive[int]] = 10
     """Write training metrics every this many steps."""
     seed: NonNegative[int] = 0
     """Random seed for weights, data order and dropout."""
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: Resumable[Literal["auto", "cpu", "cuda", "mps"]] = "auto"
     """Where to train: auto picks cuda, then mps, then cpu."""
-    amp: Literal["auto", "off", "bf16"] = "auto"
+    amp: Resumable[Literal["auto", "off", "bf16"]] = "auto"
     """Mixed precision: auto is bf16 autocast on CUDA and off elsewhere (bf16 is slow on most CPUs)."""
-    tensorboard: bool = True
+    tensorboard: Resumable[bool] = True
     """Write TensorBoard scalars beside metrics.jsonl."""
 
     def check(self) -> None:
@@ -137,9 +144,9 @@ class RunConfig:
 class TrainConfig(RunConfig):
     """A run measured in optimizer steps (DQN measures its run in environment steps instead)."""
 
-    steps: Positive[int] = 1000
+    steps: Resumable[Positive[int]] = 1000
     """Optimizer steps to train for."""
-    eval_every: NonNegative[int] = 0
+    eval_every: Resumable[NonNegative[int]] = 0
     """Evaluate every this many steps (0: only at the end)."""
 
 
@@ -155,6 +162,7 @@ class Field:
     range: Range | None
     from_data: bool
     aliases: tuple[str, ...]
+    resumable: bool = False
 
     @property
     def name(self) -> str:
@@ -210,7 +218,7 @@ def fields_of(cls: type) -> tuple[Field, ...]:
             tp = tuple[inner, ...]  # type: ignore[valid-type]
             rng = rng or next((m for m in inner_markers if isinstance(m, Range)), None)
         out.append(Field(f.name, tp, docs.get(f.name, ""), rng, FROM_DATA in markers,
-                         tuple(m.name for m in markers if isinstance(m, Alias))))
+                         tuple(m.name for m in markers if isinstance(m, Alias)), RESUMABLE in markers))
     return tuple(out)
 
 
@@ -589,7 +597,7 @@ def describe(cfg: Any) -> str:
         value = get(cfg, f.path)
         shown = format_value(value) if not isinstance(value, str) else json.dumps(value)
         flags = " ".join(spellings.get(f.path, ["--" + _opt(f.path)]))
-        kind = type_name(f.tp) + (f", {f.range}" if f.range else "")
+        kind = type_name(f.tp) + (f", {f.range}" if f.range else "") + (", on resume too" if f.resumable else "")
         if f.from_data:
             flags, kind = f"({f.path})", "from the data"
         lines = groups.setdefault(part, [])

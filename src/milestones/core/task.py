@@ -78,6 +78,12 @@ class Task:
     def __init__(self, cfg: Any):
         self.cfg = cfg
 
+    @classmethod
+    def for_resume(cls, cfg: Any, checkpoint: Path) -> Task:
+        """The task of a run resumed from `checkpoint`: one built from the data alone, unless the
+        checkpoint holds what the run was built with (a translation run's tokenizer)."""
+        return cls(cfg)
+
     # -- the model --------------------------------------------------------------------------------
     def model_config(self) -> Any:
         """`cfg.model` with what comes from the data filled in (classes, vocabulary, shapes). Saved

@@ -17,7 +17,6 @@ optimizer's parameters, its step, and every gradient cleared.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import signal
@@ -25,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -111,10 +110,13 @@ def autocast_context(cfg: RunConfig, device: torch.device) -> contextlib.Abstrac
 
 
 class _SignalCatcher:
-    """Records SIGTERM/SIGINT so the loop can save at a step boundary instead of dying mid-write."""
+    """Records SIGTERM/SIGINT so the loop can save at a step boundary instead of dying mid-write.
+    Once the last checkpoint is written (`saved` set), a signal stops the run at once."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.saved: Path | None = None
+        self.stop_now = False
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _SignalCatcher:
@@ -127,6 +129,8 @@ class _SignalCatcher:
         if self.signum is not None:  # a second signal: stop now
             raise KeyboardInterrupt
         self.signum = signum
+        if self.stop_now:  # the run is saved: nothing is lost by stopping mid-evaluation
+            raise Interrupted(signum, self.saved)
 
     def __exit__(self, *exc: Any) -> None:
         for s, h in self._old.items():
@@ -158,6 +162,11 @@ class Trainer:
                            for k, o in self.optimizers.items()}
         self.step = self.start = 0
         self.last_ckpt: Path | None = None
+        # The NaN guard names a checkpoint that is good: one whose weights gave a finite training loss,
+        # not above ten times the run's first (the checkpoint a run resumed from counts as good).
+        self.good_ckpt: Path | None = None
+        self._unverified: Path | None = None  # the newest checkpoint, until the next step's loss judges it
+        self._first_loss: float | None = None
         if resume:
             self._restore()
         elif d.enabled:
@@ -165,7 +174,8 @@ class Trainer:
 
         if self.writes:
             run_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-            (run_dir / "config.json").write_text(json.dumps(self.meta, indent=2, default=str))  # type: ignore[operator]
+            ckpt.remove_unfinished(run_dir / "ckpt")  # type: ignore[operator]
+            ckpt.write_json(run_dir / "config.json", self.meta)  # type: ignore[operator]
         task.attach(self.model, self.device)
         self.train_model: nn.Module = self.model
         if d.enabled:
@@ -186,10 +196,13 @@ class Trainer:
                     self.step += 1
                     if self.after_step(metrics, signals):
                         break
+                if self.last_ckpt is None or ckpt.step_of(self.last_ckpt) != self.step:
+                    self.save()  # first the checkpoint, then the final evaluation: a kill loses no training
+                if signals.signum is not None:
+                    raise Interrupted(signals.signum, self.last_ckpt)
+                signals.saved, signals.stop_now = self.last_ckpt, True
                 final_eval = self.evaluate()
                 self.log.log(self.step, "eval", final_eval)
-                if self.start < self.cfg.steps or self.last_ckpt is None:
-                    self.save()
         finally:
             self.log.close()
         return Result(model=self.model, history=self.log.history, final_eval=final_eval, run_dir=self.run_dir,
@@ -201,10 +214,12 @@ class Trainer:
         batches = [to_device(self.task.batch(self.step, Shard(m, cfg.grad_accum, d.rank, d.world)), self.device)
                    for m in range(cfg.grad_accum)]
         metrics: dict[str, float] = {"loss": 0.0}
-        for phase, optimizer in self.optimizers.items():
+        for i, (phase, optimizer) in enumerate(self.optimizers.items()):
             suffix = f"_{phase}" if len(self.optimizers) > 1 else ""
             loss = self._forward_backward(phase, batches, metrics)
             self._guard(phase, loss)
+            if i == 0:
+                self._judge_last_checkpoint(loss)
             metrics["loss"] += loss
             if suffix:
                 metrics["loss" + suffix] = loss
@@ -227,14 +242,45 @@ class Trainer:
                 metrics[k] = metrics.get(k, 0.0) + float(v) / n
         return total
 
+    def _judge_last_checkpoint(self, loss: float) -> None:
+        """The first loss on the newest checkpoint's weights decides whether it is good."""
+        if self._first_loss is None:
+            self._first_loss = loss
+        if self._unverified is not None and math.isfinite(loss) and abs(loss) <= 10 * max(abs(self._first_loss), 1e-3):
+            self.good_ckpt = self._unverified
+        self._unverified = None
+
     def _guard(self, phase: str, loss: float) -> None:
+        """Stop before the optimizer step if the loss is NaN or infinite."""
         if distributed.any_rank(not math.isfinite(loss), self.dist, self.device):
             for o in self.optimizers.values():
                 o.zero_grad(set_to_none=True)
-            where = f"last good checkpoint: {self.last_ckpt}" if self.last_ckpt else "no checkpoint was written yet"
             what = f"{phase} loss" if len(self.optimizers) > 1 else "loss"
-            raise NonFiniteLoss(f"{what} became {loss} at step {self.step}; stopped before the optimizer step "
-                                f"({where}). Try a lower --lr or --grad-clip.")
+            self._diverged(f"{what} became {loss} at step {self.step}, before its optimizer step")
+
+    def _diverged(self, what: str) -> NoReturn:
+        """Stop, naming the last good checkpoint; checkpoints saved after it (of weights that went on
+        to a NaN or exploding loss) are moved aside as ckpt/poisoned-step_N, out of --resume's way."""
+        moved = []
+        if self.writes:
+            for path in ckpt.complete_checkpoints(self.run_dir / "ckpt"):  # type: ignore[operator]
+                if self.good_ckpt is None or ckpt.step_of(path) > ckpt.step_of(self.good_ckpt):
+                    moved.append(ckpt.quarantine(path).name)
+            self.last_ckpt = self.good_ckpt
+        where = f"last good checkpoint: {self.good_ckpt}" if self.good_ckpt else "no good checkpoint was written"
+        aside = f"; moved aside: {', '.join(moved)}" if moved else ""
+        raise NonFiniteLoss(f"{what} ({where}{aside}). {self._advice()}")
+
+    def _advice(self) -> str:
+        """What to try, from what the weights look like."""
+        biggest = max((float(p.detach().abs().max()) for p in self.model.parameters() if p.numel()), default=0.0)
+        lrs = sorted({g["lr"] for o in self.optimizers.values() for g in o.param_groups})
+        if not math.isfinite(biggest) or biggest > 1e6:
+            return (f"The weights grew out of range (largest |w| {biggest:.3g}): the learning rate "
+                    f"({', '.join(f'{lr:.3g}' for lr in lrs)}) is too high; resume with a lower --lr, or set "
+                    "--grad-clip.")
+        return (f"The weights are in range (largest |w| {biggest:.3g}), so the loss overflowed on this batch: "
+                "check the data, or resume with a lower --lr or --grad-clip.")
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer, metrics: dict[str, float], suffix: str) -> None:
         """Clip this optimizer's gradients, step it, and clear every gradient (a phase's backward
@@ -281,30 +327,48 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def save(self) -> Path | None:
+        """A checkpoint of the current step, unless the weights are NaN or infinite: then training
+        stops, naming the last good one."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self._diverged(f"the weights became NaN or infinite by step {self.step}; they were not saved")
         if self.writes:
             state = {"optimizer": {k: o.state_dict() for k, o in self.optimizers.items()},
                      "scheduler": {k: s.state_dict() for k, s in self.schedulers.items()},
                      "step": self.step, "rng": ckpt.rng_state(), "task": self.task.state_dict()}
             self.last_ckpt = ckpt.save(self.run_dir / "ckpt", self.step, self.model, state, self.meta,  # type: ignore[operator]
-                                       keep=self.cfg.keep_ckpts, extra=self.task.save_files)
+                                       keep=self.cfg.keep_ckpts, extra=self.task.save_files, protect=self.good_ckpt)
+            self._unverified = self.last_ckpt
         distributed.barrier(self.dist)
         return self.last_ckpt
 
     def _restore(self) -> None:
         if self.run_dir is None:
             raise UserError("--resume needs a run folder (--out DIR)")
-        path = self.last_ckpt = ckpt.resolve(self.run_dir)
+        path = self.last_ckpt = self.good_ckpt = ckpt.resolve(self.run_dir)
         ckpt.read_meta(path, self.task.name)
         ckpt.load_weights(path, self.model, self.device)
         state = ckpt.load_state(path)
+        # the config decides the hyper-parameters (a resumed run may change them: --lr, --steps, ...);
+        # the checkpoint brings the optimizers' state (Adam's moments, momentum buffers) and the step
+        fresh = {k: [{h: v for h, v in g.items() if h != "params"} for g in o.param_groups]
+                 for k, o in self.optimizers.items()}
         for what, objs in (("optimizer", self.optimizers), ("scheduler", self.schedulers)):
             saved = state.get(what)
             if not isinstance(saved, dict) or set(saved) != set(objs):
                 have = sorted(saved) if isinstance(saved, dict) else "none"
                 raise UserError(f"checkpoint {path} holds {what} state for {have}, this run has {sorted(objs)}")
             for k, o in objs.items():
-                o.load_state_dict(saved[k])
+                try:
+                    o.load_state_dict(saved[k])
+                except (ValueError, KeyError, TypeError) as e:
+                    raise UserError(f"checkpoint {path}: its {what} state does not fit this run ({e})") from None
         self.step = self.start = int(state["step"])
+        for k, o in self.optimizers.items():
+            scheduler = self.schedulers[k]
+            scheduler.base_lrs = [g["initial_lr"] for g in fresh[k]]
+            for group, new in zip(o.param_groups, fresh[k]):
+                group.update(new)  # the configured peak learning rate as initial_lr, and every other setting
+                group["lr"] = group["initial_lr"] * lr_factor(self.cfg, scheduler.last_epoch)
         self.task.load_state_dict(state.get("task", {}))
         self.task.load_files(path)
         if self.dist.main:

@@ -245,11 +245,18 @@ def train_tokenizer(texts: list[str], kind: str = "auto", vocab_size: int = 8000
 
 
 def load_tokenizer(path: Path):
+    """A run's saved tokenizer, or one line saying why it cannot be used."""
     from tokenizers import Tokenizer
 
     if not path.is_file():
         raise UserError(f"{path} is missing: the run's tokenizer is saved beside its weights")
-    return Tokenizer.from_file(str(path))
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions for damaged files
+        raise UserError(f"{path} is damaged: {str(e).splitlines()[0][:120]}") from None
+    if [tok.token_to_id(t) for t in SPECIALS] != [PAD, BOS, EOS, UNK]:
+        raise UserError(f"{path} is not a tokenizer of this program (its special tokens differ)")
+    return tok
 
 
 def encode(tok, texts: list[str], max_len: int = 0) -> list[list[int]]:

@@ -21,6 +21,7 @@ episode that was running is not restored: environments start a new one.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.config import NonNegative, Positive, Probability, RunConfig
+from ..core.config import NonNegative, Positive, Probability, Resumable, RunConfig, flatten
 from ..core.task import Shard, Task
 from ..data import rl
 from ..errors import UserError
@@ -43,8 +44,10 @@ from .replay import ReplayBuffer
 @dataclass
 class Config(RunConfig):
     env: str = "CartPole-v1"
-    """gymnasium id with a discrete action space: CartPole-v1, Acrobot-v1, ALE/Pong-v5, ..."""
-    env_steps: Positive[int] = 50_000
+    """gymnasium id with a discrete action space: CartPole-v1, Acrobot-v1, ALE/Pong-v5, ... The small preset
+    has the RL Zoo's tuned settings for CartPole-v1 (a quarter of its updates), Acrobot-v1 and MountainCar-v0;
+    any other id gets CartPole's."""
+    env_steps: Resumable[Positive[int]] = 50_000
     """Environment steps to train for (the number of updates follows from it: see steps)."""
     n_envs: Positive[int] = 1
     """Environments stepped side by side (a gymnasium SyncVectorEnv)."""
@@ -60,17 +63,17 @@ class Config(RunConfig):
     """Updates between copies of the online network into the target network (the paper's C)."""
     gamma: Probability = 0.99
     """Discount factor."""
-    eps_start: Probability = 1.0
+    eps_start: Resumable[Probability] = 1.0
     """Initial exploration epsilon."""
-    eps_end: Probability = 0.04
+    eps_end: Resumable[Probability] = 0.04
     """Final exploration epsilon."""
-    exploration_steps: NonNegative[int] = 8000
+    exploration_steps: Resumable[NonNegative[int]] = 8000
     """Environment steps over which epsilon falls linearly from eps-start to eps-end."""
-    eval_epsilon: Probability = 0.05
+    eval_epsilon: Resumable[Probability] = 0.05
     """Epsilon of the evaluation episodes (the paper: 0.05)."""
-    eval_episodes: Positive[int] = 10
+    eval_episodes: Resumable[Positive[int]] = 10
     """Episodes per evaluation."""
-    eval_interval: NonNegative[int] = 5000
+    eval_interval: Resumable[NonNegative[int]] = 5000
     """Environment steps between evaluations (0: only at the end)."""
     no_replay: bool = False
     """Ablation: replay holds only the latest train-freq steps."""
@@ -82,7 +85,7 @@ class Config(RunConfig):
     """Atari: processed frames stacked into one observation."""
     sticky_actions: Probability = 0.0
     """Atari: probability of repeating the previous action (the 2015 paper: 0)."""
-    save_replay: bool = False
+    save_replay: Resumable[bool] = False
     """Write the replay buffer into checkpoints, so --resume restores it (large on Atari)."""
     model: QNetConfig = field(default_factory=QNetConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3))
@@ -127,6 +130,29 @@ PRESETS = {
                   # RMSProp with squared-gradient momentum 0.95 and min squared gradient 0.01
                   optim=dict(name="rmsprop", lr=2.5e-4, alpha=0.95, eps=0.01)),
 }
+
+
+# The RL Zoo's tuned settings for the other classic-control tasks (rl-baselines3-zoo,
+# hyperparams/dqn.yml), taken by the small preset when --env names one: its n_timesteps as
+# env_steps, exploration_fraction x n_timesteps as exploration_steps, and its target update interval
+# (in environment steps) as updates (x gradient_steps / train_freq). Settings given on the command
+# line win. (LunarLander's need the box2d package, which is not a dependency.)
+ENVIRONMENTS = {
+    "Acrobot-v1": dict(env_steps=100_000, learning_starts=0, train_freq=4, gradient_steps=4, target_update=250,
+                       buffer_size=50_000, exploration_steps=12_000, eps_end=0.1, gamma=0.99, batch_size=128,
+                       optim=dict(lr=6.3e-4), model=dict(hidden=(256, 256))),
+    "MountainCar-v0": dict(env_steps=120_000, learning_starts=1000, train_freq=16, gradient_steps=8,
+                           target_update=300, buffer_size=10_000, exploration_steps=24_000, eps_end=0.07, gamma=0.98,
+                           batch_size=128, optim=dict(lr=4e-3), model=dict(hidden=(256, 256))),
+}
+
+
+def presets_for(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The presets, the small one with the tuned settings of the environment asked for."""
+    env = overrides.get("env")
+    if env not in ENVIRONMENTS:
+        return PRESETS
+    return {**PRESETS, "small": flatten(PRESETS["small"]) | flatten(ENVIRONMENTS[env])}
 
 
 class DQNTask(Task):

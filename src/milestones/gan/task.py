@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 import torch
 from torch import nn
 
-from ..core.config import NonNegative, Range, TrainConfig
+from ..core.config import NonNegative, Range, Resumable, TrainConfig
 from ..core.task import EpochSampler, Shard, Task
 from ..data import images, mixtures
 from ..errors import UserError
@@ -51,7 +51,7 @@ class Config(TrainConfig):
     """Resize ImageFolder images to this many pixels square (0: keep)."""
     gan_loss: Literal["nonsaturating", "minimax"] = "nonsaturating"
     """Generator loss: -log D(G(z)) (non-saturating, §3 of the 2014 paper) or log(1 - D(G(z)))."""
-    eval_samples: Annotated[int, Range(ge=20)] = 1000
+    eval_samples: Resumable[Annotated[int, Range(ge=20)]] = 1000
     """Images drawn per evaluation (mixtures always use 2,500)."""
     sync_bn: bool = False
     """Under DDP on CUDA, convert batch norm to SyncBatchNorm (CPU/gloo runs keep per-rank statistics)."""

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from torch.optim import Optimizer
 
-from ..core.config import Alias, Fraction, NonNegative, Positive
+from ..core.config import Alias, Fraction, NonNegative, Positive, Resumable
 from .adam import Adam, AdaMax, AdamW
 from .base import Params
 from .classic import SGD, AdaDelta, AdaGrad, RMSProp
@@ -35,21 +35,21 @@ Name = Literal["adam", "adamw", "adamax", "sgd", "adagrad", "rmsprop", "adadelta
 class OptimConfig:
     name: Annotated[Name, Alias("optimizer")] = "adam"
     """Optimizer: adam, adamw, adamax (optim/adam.py) or sgd, adagrad, rmsprop, adadelta (optim/classic.py)."""
-    lr: Positive[float] = 1e-3
+    lr: Resumable[Positive[float]] = 1e-3
     """Peak learning rate (the schedule scales it; see --schedule)."""
-    weight_decay: NonNegative[float] = 0.0
+    weight_decay: Resumable[NonNegative[float]] = 0.0
     """L2 penalty added to the gradient (decoupled from it in adamw)."""
-    momentum: Fraction = 0.9
+    momentum: Resumable[Fraction] = 0.9
     """sgd: momentum (0: plain SGD)."""
-    nesterov: bool = True
+    nesterov: Resumable[bool] = True
     """sgd: Nesterov's look-ahead form of momentum (when momentum is above 0)."""
-    beta1: Fraction = 0.9
+    beta1: Resumable[Fraction] = 0.9
     """adam, adamw, adamax: decay of the gradient's running mean."""
-    beta2: Fraction = 0.999
+    beta2: Resumable[Fraction] = 0.999
     """adam, adamw, adamax: decay of the squared gradient's running mean (or of its infinity norm)."""
-    alpha: Fraction = 0.99
+    alpha: Resumable[Fraction] = 0.99
     """rmsprop: decay of the squared gradient's running mean (the Nature DQN's 0.95)."""
-    eps: NonNegative[float] = 0.0
+    eps: Resumable[NonNegative[float]] = 0.0
     """Added to the denominator; 0 keeps the optimizer's own default (1e-8; adagrad 1e-10, adadelta 1e-6)."""
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.config import NonNegative, Positive, Probability, TrainConfig
+from ..core.config import NonNegative, Positive, Probability, Resumable, TrainConfig
 from ..core.task import EpochSampler, Task
 from ..data import images
 from ..optim import OptimConfig
@@ -36,9 +36,9 @@ class ClassificationConfig(TrainConfig):
     """Resize ImageFolder images to this many pixels square (0: keep)."""
     n_train: NonNegative[int] = 0
     """Use only the first N training examples (0: all)."""
-    target_error: Probability = 0.0
+    target_error: Resumable[Probability] = 0.0
     """Stop once the mean training error over the last --target-window steps is at most this (0: never)."""
-    target_window: Positive[int] = 31
+    target_window: Resumable[Positive[int]] = 31
     """Steps averaged for --target-error (31: one epoch of 4,000 examples at batch 128)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="sgd", lr=0.01))
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.config import Fraction, NonNegative, Positive, TrainConfig
+from ..core.config import Fraction, NonNegative, Positive, Resumable, TrainConfig
 from ..core.task import Shard, Task
 from ..data import translation as tr
 from ..nn.decoding import beam_search, greedy
@@ -59,15 +59,15 @@ class TranslationConfig(TrainConfig):
     """Training sentences are cut to this many tokens."""
     label_smoothing: Fraction = 0.0
     """Label smoothing of the cross-entropy (the Transformer paper: 0.1)."""
-    eval_sentences: Positive[int] = 500
+    eval_sentences: Resumable[Positive[int]] = 500
     """Validation sentences translated at each evaluation."""
-    beam: Positive[int] = 1
+    beam: Resumable[Positive[int]] = 1
     """Beam width at evaluation (1: greedy)."""
-    length_penalty: NonNegative[float] = 0.6
+    length_penalty: Resumable[NonNegative[float]] = 0.6
     """Beam search: alpha of the length penalty ((5 + |Y|) / 6)^alpha."""
-    time_budget: NonNegative[float] = 0.0
+    time_budget: Resumable[NonNegative[float]] = 0.0
     """Stop after this many seconds of training, evaluation not counted (0: train --steps steps)."""
-    clock: Literal["wall", "cpu"] = "wall"
+    clock: Resumable[Literal["wall", "cpu"]] = "wall"
     """What --time-budget counts: wall-clock seconds, or this process's CPU seconds."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3))
 
@@ -118,6 +118,12 @@ class TranslationTask(Task):
         self.sampler = tr.LengthBatches([len(s) for s in self.src_ids], c.batch_size, c.seed)
         self.train_seconds = 0.0
         self._last: float | None = None
+
+    @classmethod
+    def for_resume(cls, cfg: TranslationConfig, checkpoint: Path) -> TranslationTask:
+        """A resumed run reads its own tokenizer: retrained from data that changed, ids would mean
+        other words."""
+        return cls(cfg, tokenizer=tr.load_tokenizer(checkpoint / TOKENIZER_FILE))
 
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": build_optimizer(self.cfg.optim, model.parameters())}

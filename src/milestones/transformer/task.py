@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..core.config import Fraction, Schedule
+from ..core.config import Fraction, Resumable, Schedule
 from ..optim import OptimConfig
 from ..tasks.translation import TranslationConfig, TranslationTask
 from .model import Transformer, TransformerConfig, training_flops
@@ -20,7 +20,7 @@ from .model import Transformer, TransformerConfig, training_flops
 class Config(TranslationConfig):
     label_smoothing: Fraction = 0.1
     """Label smoothing of the cross-entropy (§5.4: 0.1)."""
-    schedule: Schedule = "inverse_sqrt"
+    schedule: Resumable[Schedule] = "inverse_sqrt"
     """Learning-rate schedule (see the trainer's --schedule; the paper's is inverse_sqrt)."""
     model: TransformerConfig = field(default_factory=TransformerConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3, beta2=0.98, eps=1e-9))
