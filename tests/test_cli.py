@@ -224,3 +224,13 @@ def test_a_closed_pipe_ends_quietly():
     r = subprocess.run(f"{sys.executable} -m milestones info gan | head -1", shell=True, capture_output=True,
                        text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert r.stdout.startswith("gan (2014/2016)") and r.stderr == "", r.stderr
+
+
+def test_an_os_error_is_one_line_naming_the_path(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--steps", "2", "--out", run,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    (tmp_path / "file").write_text("x")
+    code, _, err = cli(capsys, "sample", "gan", "--run", run, "--out", tmp_path / "file" / "samples")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(tmp_path / "file") in err, err
