@@ -29,7 +29,7 @@ tour: install
 # an idle worker steals the tests still queued on the other.
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
