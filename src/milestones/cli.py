@@ -161,9 +161,8 @@ def cmd_train(args: list[str]) -> int:
             raise UserError("--preset does not apply to --resume: a run keeps its own config (change a field with "
                             "--FIELD VALUE)")
         run_dir = Path(out) if out else _latest_run(m.name)
-        saved = _saved_run(m, run_dir, "cannot resume: ")
-        cfg, changed = _resumed_config(m, C.from_dict(m.config_cls, saved["config"], str(run_dir / "config.json")),
-                                       given)
+        saved, saved_cfg = _saved_run(m, run_dir, "cannot resume: ")
+        cfg, changed = _resumed_config(m, saved_cfg, given)
         preset = saved.get("preset")
         finished = ckpt.latest(run_dir / "ckpt")
         history = list(saved.get("history", []))
@@ -237,8 +236,8 @@ def _clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> dict[str, Any]:
-    """The config.json of a run folder of milestone `m`, checked for shape."""
+def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> tuple[dict[str, Any], Any]:
+    """The config.json of a run folder of milestone `m`, checked for shape, and its config."""
     cfg_file = run_dir / "config.json"
     if not cfg_file.is_file():
         raise UserError(f"{prefix}{run_dir} has no config.json (is it a run folder?)")
@@ -251,10 +250,9 @@ def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> dict[str, Any]:
     if saved.get("milestone") != m.name:
         raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
     try:
-        C.validate(C.from_dict(m.config_cls, saved["config"], str(cfg_file)))
+        return saved, C.validate(C.from_dict(m.config_cls, saved["config"], str(cfg_file)))
     except UserError as e:
         raise UserError(f"{prefix}{cfg_file}: {e}") from None
-    return saved
 
 
 def _is_rank0() -> bool:

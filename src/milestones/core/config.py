@@ -262,6 +262,15 @@ def names_of(cls: type) -> dict[str, str]:
     return out
 
 
+def options_of(cls: type) -> dict[str, list[str]]:
+    """The command-line spellings of each field (and computed value), by path:
+    {"model.depth": ["--model.depth", "--depth"]}."""
+    out: dict[str, list[str]] = {}
+    for name, path in names_of(cls).items():
+        out.setdefault(path, []).append("--" + _opt(name))
+    return out
+
+
 def field(cls: type, path: str) -> Field:
     for f in fields_of(cls):
         if f.path == path:
@@ -498,11 +507,9 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
     """One option per field of `cls` (`--model.depth` and, where unambiguous, `--depth`), each
     storing its typed value under the field's path only when given (so the caller sees exactly
     what was set). Derived and data-filled fields are options that refuse with their reason."""
-    spellings: dict[str, list[str]] = {}
-    for name, path in names_of(cls).items():
-        spellings.setdefault(path, []).append("--" + _opt(name))
+    spellings = options_of(cls)
     for f in fields_of(cls):
-        flags = spellings.get(f.path) or ["--" + _opt(f.path)]
+        flags = spellings[f.path]
         kw: dict[str, Any] = dict(dest=f.path, default=argparse.SUPPRESS, metavar=type_name(f.tp).upper(),
                                   type=_refuser(cls, f.path) if f.from_data else (lambda t, f=f: parse_value(f, t)))
         if f.tp is bool:
@@ -587,16 +594,14 @@ def describe(cfg: Any) -> str:
     """Help for a config, part by part (the task's fields, the model's, the optimizer's, the
     trainer's): one line per field with its options, type, range and value, then its docstring."""
     cls = type(cfg)
-    spellings: dict[str, list[str]] = {}
-    for name, path in names_of(cls).items():
-        spellings.setdefault(path, []).append("--" + _opt(name))
+    spellings = options_of(cls)
     trainer = {f.name for f in fields(TrainConfig)}
     groups: dict[str, list[str]] = {}
     for f in fields_of(cls):
         part = f.path.split(".")[0] if "." in f.path else ("trainer" if f.path in trainer else "task")
         value = get(cfg, f.path)
         shown = format_value(value) if not isinstance(value, str) else json.dumps(value)
-        flags = " ".join(spellings.get(f.path, ["--" + _opt(f.path)]))
+        flags = " ".join(spellings[f.path])
         kind = type_name(f.tp) + (f", {f.range}" if f.range else "") + (", on resume too" if f.resumable else "")
         if f.from_data:
             flags, kind = f"({f.path})", "from the data"
