@@ -51,9 +51,5 @@ def load(path: str | Path, device: str = "cpu") -> Loaded:
         raise UserError(f"cannot rebuild the model of {folder}: {e}") from None
     dev = torch.device(device)
     ckpt.load_weights(folder, model, dev)
-    tokenizer = None
-    if (folder / "tokenizer.json").exists():
-        from .data.translation import load_tokenizer
-
-        tokenizer = load_tokenizer(folder / "tokenizer.json")
+    tokenizer = m.task_module.TASK.saved_tokenizer(folder)
     return Loaded(model.to(dev).eval(), cfg, folder, m.name, int(meta.get("step", 0)), tokenizer)

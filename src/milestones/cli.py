@@ -6,6 +6,7 @@
     milestones reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
     milestones tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
     milestones sample NAME --run DIR [--count N] [--out DIR] [...]
+    milestones export NAME --run DIR --to OUT
 
 One parser for all of it: argparse, with one option per config field (core/config.py), whose
 mistakes are one line `milestones: error: ...` and exit status 2.
@@ -42,9 +43,12 @@ verbs:
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
                                          transformer translate "SENTENCE ..." (or stdin lines),
-                                         with --beam K and --attention PNG
+                                         with --beam K and --attention PNG; gpt continues "PROMPT"
+                                         (--run DIR or --pretrained HF_DIR), streaming tokens
   tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
                                          every built milestone's claims in historical order -> a report
+  export NAME --run DIR --to OUT         write a run in its reference library's format (gpt: a
+                                         folder transformers.GPT2LMHeadModel.from_pretrained loads)
 
 examples:
   milestones train resnet --preset small --depth 32 --plain
@@ -334,14 +338,52 @@ def cmd_sample(args: list[str]) -> int:
     given = _parse(p, args, module.Options, intermixed=bool(module.INPUTS))
     run, count, out, inputs = (given.pop(k, None) for k in ("run", "count", "out", "inputs"))
     given.pop("name")
-    if run is None:
-        raise UserError(f"sample needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
     opts = C.validate(C.apply(module.Options(), given))
-    run_dir = Path(run)
-    loaded = load(run_dir)
+    pretrained = getattr(opts, "pretrained", "")
+    if run is not None and pretrained:
+        raise UserError("give --run DIR or --pretrained DIR, not both")
+    if run is None and not pretrained:
+        raise UserError(f"sample needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
+    if pretrained:
+        loaded = module.load_pretrained(opts)
+        default_out = Path(pretrained) / "samples"
+    else:
+        loaded = load(Path(run))
+        if loaded.milestone != m.name:
+            raise UserError(f"{run} is a run of {loaded.milestone!r}, not {m.name!r}")
+        default_out = Path(run) / "samples"
+    module.sample(loaded, opts, list(inputs or []), count, Path(out) if out else default_out)
+    return 0
+
+
+def cmd_export(args: list[str]) -> int:
+    from . import load
+
+    m = _milestone(args, "export", "gpt --run runs/gpt/RUN --to gpt2-folder")
+    _built(m)
+    module = m.export_module
+    if module is None:
+        raise UserError(f"{m.name} has no export format; gpt exports to Hugging Face transformers")
+    p = C.ArgumentParser(prog=f"milestones export {m.name}")
+    p.add_argument("name")
+    p.add_argument("--run")
+    p.add_argument("--to")
+    o = _parse(p, args)
+    if not o.get("run") or not o.get("to"):
+        raise UserError(f"export needs --run DIR (a run of {m.name}) and --to OUT (the folder to write)")
+    loaded = load(Path(o["run"]))
     if loaded.milestone != m.name:
-        raise UserError(f"{run_dir} is a run of {loaded.milestone!r}, not {m.name!r}")
-    module.sample(loaded, opts, list(inputs or []), count, Path(out) if out else run_dir / "samples")
+        raise UserError(f"{o['run']} is a run of {loaded.milestone!r}, not {m.name!r}")
+    out = Path(o["to"])
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--to {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserError(f"--to {out} is not empty; give a new folder")
+    module.export(loaded.model, out, loaded.tokenizer)
+    print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
+    if loaded.tokenizer is not None and getattr(loaded.tokenizer, "kind", "") == "char":
+        print("(the run's character tokenizer has no transformers form: encode text as the run's tokenizer.json "
+              "says, one id per character)")
     return 0
 
 
@@ -358,7 +400,7 @@ def _stopped(signum: int, frame: Any) -> None:
 
 VERBS: dict[str, Callable[[list[str]], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce,
-    "tour": cmd_tour, "sample": cmd_sample,
+    "tour": cmd_tour, "sample": cmd_sample, "export": cmd_export,
 }
 
 

@@ -85,6 +85,14 @@ class Milestone:
         return list(self.claim_module.CLAIMS)
 
     @property
+    def export_module(self) -> ModuleType | None:
+        """`convert.py` with `export(model, out, tokenizer)`: the run in a reference library's format."""
+        if not self.built or importlib.util.find_spec(f"milestones.{self.name}.convert") is None:
+            return None
+        module = self._module("convert")
+        return module if hasattr(module, "export") else None
+
+    @property
     def sample_module(self) -> ModuleType | None:
         if not self.built or importlib.util.find_spec(f"milestones.{self.name}.sample") is None:
             return None
@@ -135,7 +143,8 @@ MILESTONES: list[Milestone] = [
     Milestone(9, "gpt", "2018-2020", "Language Models are Few-Shot Learners (GPT-3)", "Radford et al.; Brown et al.",
               "https://arxiv.org/abs/2005.14165",
               "A large decoder-only LM learns tasks in context from a few examples in its prompt.",
-              "Loss falls smoothly with scale; few-shot accuracy rises with examples and size."),
+              "Loss falls smoothly with scale; few-shot accuracy rises with examples and size.",
+              built=True),
     Milestone(10, "simclr", "2020", "A Simple Framework for Contrastive Learning of Visual Representations",
               "Chen, Kornblith, Norouzi, Hinton", "https://arxiv.org/abs/2002.05709",
               "Learn features by pulling two augmentations of an image together and pushing others apart.",

@@ -60,9 +60,9 @@ class RunLogger:
             for k, v in metrics.items():
                 self._tb.add_scalar(f"{split}/{k}", float(v), step)
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:4]}, refresh=False)
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:6]}, refresh=False)
         elif self.verbose and (split != "train" or step >= self._next_line):
-            shown = " ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:5])
+            shown = " ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:6])
             print(f"[{split} {step}/{self.total}] {shown}", file=sys.stderr, flush=True)
             if split == "train":
                 self._next_line = step + max(1, self.total // 10)

@@ -84,6 +84,11 @@ class Task:
         checkpoint holds what the run was built with (a translation run's tokenizer)."""
         return cls(cfg)
 
+    @classmethod
+    def saved_tokenizer(cls, folder: Path) -> Any:
+        """The tokenizer a checkpoint folder holds (text milestones), for `milestones.load`."""
+        return None
+
     # -- the model --------------------------------------------------------------------------------
     def model_config(self) -> Any:
         """`cfg.model` with what comes from the data filled in (classes, vocabulary, shapes). Saved
@@ -124,6 +129,10 @@ class Task:
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        return {}
+
+    def throughput(self, seconds: float) -> dict[str, float]:
+        """Rates to log for a training step that took `seconds` (tokens/s, MFU); none by default."""
         return {}
 
     def attach(self, model: nn.Module, device: torch.device) -> None:

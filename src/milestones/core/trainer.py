@@ -211,6 +211,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One optimizer step per phase, all phases on the same micro-batches."""
         cfg, d = self.cfg, self.dist
+        t0 = time.perf_counter()
         batches = [to_device(self.task.batch(self.step, Shard(m, cfg.grad_accum, d.rank, d.world)), self.device)
                    for m in range(cfg.grad_accum)]
         metrics: dict[str, float] = {"loss": 0.0}
@@ -225,6 +226,7 @@ class Trainer:
                 metrics["loss" + suffix] = loss
             self.optimizer_step(optimizer, metrics, suffix)
         metrics["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        metrics.update(self.task.throughput(time.perf_counter() - t0))
         return metrics
 
     def _forward_backward(self, phase: str, batches: list[Any], metrics: dict[str, float]) -> float:

@@ -80,13 +80,15 @@ class MultiHeadAttention(nn.Module):
                 if cache is not None:
                     cache.k, cache.v = k, v
         t, s = q.shape[2], k.shape[2]
+        p = self.dropout if self.training else 0.0
+        # a causal block of queries over keys of its own positions: the fused kernel's own mask
+        is_causal = causal and t > 1 and pad_mask is None and past == 0 and t == s and not need_weights
         mask = None  # bool (B or 1, 1, T, S), True where attention is allowed
         if pad_mask is not None:
             mask = ~pad_mask[:, None, None, :]
-        if causal and t > 1:
+        if causal and t > 1 and not is_causal:
             allowed = torch.ones(t, s, dtype=torch.bool, device=x.device).tril(diagonal=past)
             mask = allowed if mask is None else mask & allowed
-        p = self.dropout if self.training else 0.0
         if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)  # (B, H, T, S)
             if mask is not None:
@@ -95,8 +97,6 @@ class MultiHeadAttention(nn.Module):
             out = F.dropout(weights, p, self.training) @ v
         else:
             weights = None
-            is_causal = causal and t > 1 and mask is not None and pad_mask is None and past == 0 and t == s
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, dropout_p=p,
-                                                 is_causal=is_causal)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
         out = out.transpose(1, 2).reshape(x.shape[0], t, d)  # (B, H, T, d_head) -> (B, T, D)
         return self.out_proj(out), weights

@@ -22,11 +22,11 @@ ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, 
 
 
 class _FeedForward(nn.Module):
-    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str):
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str, bias: bool = True):
         super().__init__()
-        self.linear1 = nn.Linear(d_model, d_ff)
-        self.linear2 = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)  # inside the FFN, as torch's layers (GPT-2 has none there)
         self.act = ACTIVATIONS[activation]
 
     def ff(self, x: torch.Tensor) -> torch.Tensor:
@@ -34,11 +34,15 @@ class _FeedForward(nn.Module):
 
 
 class EncoderLayer(_FeedForward):
+    """`bias=False` drops the biases of every projection and LayerNorm; `ff_dropout` sets the
+    dropout inside the feed-forward net apart from the rest (GPT-2: 0)."""
+
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, norm_first: bool = False,
-                 activation: str = "relu", eps: float = 1e-5):
-        super().__init__(d_model, d_ff, dropout, activation)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model, eps=eps), nn.LayerNorm(d_model, eps=eps)
+                 activation: str = "relu", eps: float = 1e-5, bias: bool = True, ff_dropout: float | None = None):
+        super().__init__(d_model, d_ff, dropout if ff_dropout is None else ff_dropout, activation, bias)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+        self.norm1 = nn.LayerNorm(d_model, eps=eps, bias=bias)
+        self.norm2 = nn.LayerNorm(d_model, eps=eps, bias=bias)
         self.dropout1, self.dropout2 = nn.Dropout(dropout), nn.Dropout(dropout)
         self.norm_first = norm_first
 

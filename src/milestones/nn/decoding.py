@@ -1,4 +1,5 @@
-"""Decoding a sequence model token by token: greedy search and beam search with a length penalty.
+"""Decoding a sequence model token by token: greedy search, beam search with a length penalty, and
+sampling (temperature, top-k, top-p) for language models.
 
 Both work with any model that offers
     step(tokens (N,), state) -> (log-probabilities (N, V), state)   the next-token distribution
@@ -75,3 +76,23 @@ def beam_search(step: Step, reorder: Reorder, state: Any, batch: int, beam: int,
     final = scores.view(n) / length_penalty(lengths, alpha)
     best = final.view(batch, beam).argmax(-1) + torch.arange(batch, device=device) * beam
     return history[best]
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """A token id per row of next-token logits (N, V): the most likely with temperature 0; else
+    drawn from softmax(logits / temperature), restricted to the `top_k` most likely tokens (0: all)
+    and to the smallest set whose probability reaches `top_p` (nucleus sampling, Holtzman et al.
+    2020; 1: all)."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (N, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        outside = probs.cumsum(-1) - probs >= top_p  # the tokens after the nucleus is complete
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(outside, float("-inf")))
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]

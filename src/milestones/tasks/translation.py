@@ -125,6 +125,10 @@ class TranslationTask(Task):
         other words."""
         return cls(cfg, tokenizer=tr.load_tokenizer(checkpoint / TOKENIZER_FILE))
 
+    @classmethod
+    def saved_tokenizer(cls, folder: Path) -> Any:
+        return tr.load_tokenizer(folder / TOKENIZER_FILE) if (folder / TOKENIZER_FILE).exists() else None
+
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": build_optimizer(self.cfg.optim, model.parameters())}
 

@@ -1,0 +1,41 @@
+"""Sequences that teach nothing memorisable: each defines a fresh random mapping of keys to values.
+
+For in-context learning (Brown et al. 2020, Fig. 1.2; Olsson et al. 2022, induction heads): a
+sequence is `pairs` key-value pairs k_1 v_1 k_2 v_2 ..., the keys drawn uniformly from `keys`
+symbols and each key's value fixed for the sequence, drawn uniformly from `values` symbols. A
+new sequence draws a new mapping, so the only way to predict v_j is to find an earlier pair with
+the same key in the context: at a key's first appearance (zero shots) the best accuracy is chance,
+1 / values; after one earlier appearance (one shot) a model that copies can be perfect.
+
+Token ids: keys 0 .. keys-1, values keys .. keys+values-1. Every sequence is a pure function of
+(seed, index): `numpy.random.default_rng([seed, index])`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+EVAL_SEED = 2**31 - 1  # the held-out sequences: the same for every training seed
+
+
+def sequences(indices: torch.Tensor, seed: int, keys: int, values: int, pairs: int) -> dict[str, torch.Tensor]:
+    """The sequences at `indices` (B,) as a language-model batch:
+    x, y (B, 2 pairs - 1) inputs and next tokens; mask (B, 2 pairs - 1), True where y is a value;
+    shots (B, 2 pairs - 1): how many earlier pairs had the same key (-1 where y is a key)."""
+    tokens, shots = [], []
+    for i in indices.tolist():
+        rng = np.random.default_rng([seed, i])
+        mapping = rng.integers(values, size=keys)  # this sequence's key -> value
+        k = rng.integers(keys, size=pairs)
+        seen = np.zeros(keys, dtype=np.int64)
+        n = np.empty(pairs, dtype=np.int64)
+        for j, key in enumerate(k):  # shots: earlier occurrences of the same key
+            n[j] = seen[key]
+            seen[key] += 1
+        tokens.append(np.stack([k, keys + mapping[k]], 1).reshape(-1))  # k_1 v_1 k_2 v_2 ...
+        shots.append(np.stack([np.full(pairs, -1), n], 1).reshape(-1))
+    t = torch.from_numpy(np.stack(tokens))  # (B, 2 pairs)
+    s = torch.from_numpy(np.stack(shots))
+    y_shots = s[:, 1:]  # position p predicts token p + 1
+    return {"x": t[:, :-1], "y": t[:, 1:], "mask": y_shots >= 0, "shots": y_shots}

@@ -1,0 +1,3 @@
+"""GPT claims (being written)."""
+
+CLAIMS: list = []

@@ -1,0 +1,294 @@
+"""GPT: parameter counts against GPT-2 and GPT-3's tables, parity and the export round trip with
+transformers' GPT2LMHeadModel, the causal mask, the KV cache, sampling, the stdlib corpus and its
+cache, tokenizers, key-value sequences, fine-tuning from a Hugging Face folder, bad input, and the
+claims' protocol."""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from milestones.data import keyvalue
+from milestones.data import text as tx
+from milestones.gpt import convert
+from milestones.gpt.model import GPT, NAMED, GPTConfig, count_parameters
+from milestones.nn.attention import KVCache
+from milestones.nn.decoding import sample_next
+
+from conftest import cli, tiny_claims
+
+transformers = pytest.importorskip("transformers")
+transformers.utils.logging.disable_progress_bar()  # its bars would mix with the CLI's one-line errors
+transformers.utils.logging.set_verbosity_error()
+
+
+def _tiny(seed=0, **changes):
+    torch.manual_seed(seed)
+    cfg = GPTConfig(**{**dict(layers=2, heads=4, d_model=32, block_size=24, vocab_size=61), **changes})
+    return GPT(cfg).eval()
+
+
+def _hf_folder(path, seed=0, vocab=97):
+    """A tiny random GPT2LMHeadModel saved as Hugging Face saves it, with a byte-level BPE tokenizer."""
+    torch.manual_seed(seed)
+    cfg = transformers.GPT2Config(vocab_size=vocab, n_positions=32, n_embd=48, n_layer=3, n_head=4,
+                                  bos_token_id=0, eos_token_id=0, attn_implementation="eager")
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    model.save_pretrained(path)
+    return model
+
+
+# -- sizes ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_parameter_count_without_building_equals_the_built_model(bias):
+    for layers, d, heads, block, vocab in ((1, 16, 2, 8, 10), (3, 48, 4, 40, 97)):
+        cfg = GPTConfig(layers=layers, heads=heads, d_model=d, block_size=block, vocab_size=vocab, bias=bias)
+        assert count_parameters(cfg) == sum(p.numel() for p in GPT(cfg).parameters())
+
+
+def test_gpt2_small_has_124_439_808_parameters_and_matches_transformers():
+    assert count_parameters(NAMED["gpt2"]) == 124_439_808
+    with torch.device("meta"):
+        hf = transformers.GPT2LMHeadModel(transformers.GPT2Config())
+    assert sum(p.numel() for p in hf.parameters()) == 124_439_808  # the tied head counted once
+
+
+TABLE_2_1 = {"gpt3-small": 125e6, "gpt3-medium": 350e6, "gpt3-large": 760e6, "gpt3-xl": 1.3e9,
+             "gpt3-2.7b": 2.7e9, "gpt3-6.7b": 6.7e9, "gpt3-13b": 13.0e9, "gpt3-175b": 175.0e9}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_2_1))
+def test_gpt3_sizes_are_within_two_percent_of_table_2_1(name):
+    assert count_parameters(NAMED[name]) == pytest.approx(TABLE_2_1[name], rel=0.02)
+
+
+# -- parity with transformers -------------------------------------------------------------------------
+
+
+def test_logits_and_greedy_tokens_equal_transformers(tmp_path):
+    hf = _hf_folder(tmp_path)
+    ours = convert.from_hf(tmp_path)
+    tokens = torch.randint(0, 97, (3, 20), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = hf(tokens).logits
+    assert (ours(tokens) - ref).abs().max() < 1e-5
+    prompt = tokens[:1, :6]
+    expected = hf.generate(prompt, max_new_tokens=20, do_sample=False, pad_token_id=0)[0, 6:]
+    got = torch.stack(list(ours.generate(prompt, 20, temperature=0)), 1)[0]
+    assert got.tolist() == expected.tolist()
+
+
+def test_export_round_trip_gives_identical_logits_in_transformers(tmp_path):
+    hf = _hf_folder(tmp_path / "hf")
+    ours = convert.from_hf(tmp_path / "hf")
+    convert.export(ours, tmp_path / "out")
+    again = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "out", attn_implementation="eager").eval()
+    tokens = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(again(tokens).logits, hf(tokens).logits)
+
+
+def test_original_openai_key_names_load(tmp_path):
+    """Files converted from OpenAI's checkpoints have no `transformer.` prefix and carry mask buffers."""
+    from safetensors.torch import load_file, save_file
+
+    hf = _hf_folder(tmp_path)
+    state = {k.removeprefix("transformer."): v for k, v in load_file(str(tmp_path / "model.safetensors")).items()}
+    state["h.0.attn.bias"] = torch.ones(1, 1, 32, 32)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    tokens = torch.randint(0, 97, (1, 10))
+    with torch.no_grad():
+        assert (convert.from_hf(tmp_path)(tokens) - hf(tokens).logits).abs().max() < 1e-5
+
+
+def test_bad_hugging_face_folders_are_one_line(tmp_path, capsys):
+    _hf_folder(tmp_path / "ok")
+    wrong = tmp_path / "bert"
+    wrong.mkdir()
+    (wrong / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    (missing / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
+    data = (tmp_path / "ok" / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    for folder, message in ((wrong, "not GPT-2"), (missing, "has no model.safetensors"),
+                            (truncated, "damaged or truncated")):
+        code, out, err = cli(capsys, "sample", "gpt", "--pretrained", folder, "hello")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- the model -----------------------------------------------------------------------------------------
+
+
+def test_causal_mask_future_tokens_do_not_move_past_logits():
+    m = _tiny()
+    a = torch.randint(0, 61, (2, 12))
+    b = a.clone()
+    b[:, 7:] = torch.randint(0, 61, (2, 5))
+    la, lb = m(a), m(b)
+    assert torch.allclose(la[:, :7], lb[:, :7], atol=1e-6)
+    assert not torch.allclose(la[:, 7:], lb[:, 7:])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_cached_steps_equal_the_full_forward(bias):
+    m = _tiny(bias=bias)
+    tokens = torch.randint(0, 61, (2, 15))
+    full = m(tokens)
+    caches = [KVCache() for _ in m.blocks]
+    parts = [m(tokens[:, :5], caches), m(tokens[:, 5:9], caches)]  # a prompt, then a chunk
+    parts += [m(tokens[:, t:t + 1], caches) for t in range(9, 15)]  # then one position at a time
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+
+
+def test_generation_past_the_context_slides_the_window():
+    """Beyond block_size the context keeps its most recent tokens, as a model without a cache
+    that crops its input would (greedy, so both choose the same tokens)."""
+    m = _tiny(block_size=8)
+    prompt = torch.randint(0, 61, (1, 6))
+    got = torch.stack(list(m.generate(prompt, 12, temperature=0)), 1)
+    seq = prompt
+    for _ in range(12):
+        nxt = m(seq[:, -7:] if seq.shape[1] >= 8 else seq)[:, -1].argmax(-1)
+        seq = torch.cat([seq, nxt[:, None]], 1)
+    assert got.tolist() == seq[:, 6:].tolist()
+
+
+def test_top_k_and_top_p_restrict_the_tokens_drawn():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    g = torch.Generator().manual_seed(0)
+    assert set(sample_next(logits, 1.0, top_k=2, generator=g).tolist()) == {0, 1}
+    assert set(sample_next(logits, 1.0, top_p=0.7, generator=g).tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.7
+    assert set(sample_next(logits, 1.0, top_p=0.5, generator=g).tolist()) == {0}
+    assert set(sample_next(logits, 1.0, generator=g).tolist()) == {0, 1, 2, 3}
+    assert sample_next(logits[:1], 0.0).tolist() == [0]
+
+
+# -- data --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the corpus's size is stated for Python 3.11.7")
+def test_stdlib_corpus_is_built_exactly_as_specified():
+    files = tx.stdlib_files()
+    assert len(files) == 734
+    text = tx.stdlib_text()
+    assert len(text) == 12_117_233 and len(set(text)) == 222
+    assert not any(p in ("site-packages", "__pycache__", "idle_test") or p.startswith("test")
+                   for f in files for p in f.parent.parts[-3:])
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_tokenizers_round_trip_text_with_non_ascii_characters(kind, tmp_path):
+    text = "naïve café — 東京 🙂 def f(x):\n    return x ** 2\n" * 20
+    tok = tx.CharTokenizer.of(text) if kind == "char" else tx.BPETokenizer.train(text, 300)
+    assert tok.decode(tok.encode(text)) == text
+    tok.save(tmp_path / "tokenizer.json")
+    again = tx.load_tokenizer(tmp_path / "tokenizer.json")
+    assert again.encode(text) == tok.encode(text) and again.kind == kind
+
+
+def test_a_gpt2_vocab_and_merges_load_as_byte_level_bpe(tmp_path):
+    (tmp_path / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate("abcdĠ")} | {"ab": 6, "Ġa": 7}))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\na b\nĠ a\n")
+    tok = tx.BPETokenizer.from_files(tmp_path)
+    assert tok.encode("ab a") == [6, 7] and tok.decode([6, 7]) == "ab a"
+
+
+def test_token_cache_is_built_once_and_identical_on_rebuild():
+    text = "the quick brown fox jumps over the lazy dog\n" * 50
+    first = tx.tokens(text, name="cache-test")
+    built = (first.folder / "train.bin").stat().st_mtime_ns
+    again = tx.tokens(text, name="cache-test")
+    assert (again.folder / "train.bin").stat().st_mtime_ns == built  # read, not rebuilt
+    saved = (first.folder / "train.bin").read_bytes(), (first.folder / "val.bin").read_bytes()
+    (first.folder / "meta.json").unlink()  # an unfinished build is rebuilt
+    rebuilt = tx.tokens(text, name="cache-test")
+    assert ((rebuilt.folder / "train.bin").read_bytes(), (rebuilt.folder / "val.bin").read_bytes()) == saved
+    assert len(first.train) + len(first.val) == len(text)
+
+
+def test_key_value_sequences_count_shots_and_start_at_chance():
+    b = keyvalue.sequences(torch.arange(400), seed=3, keys=8, values=8, pairs=16)
+    x, y, mask, shots = b["x"], b["y"], b["mask"], b["shots"]
+    assert x.shape == (400, 31) and bool((x[:, 1:] == y[:, :-1]).all())
+    assert bool((y[mask] >= 8).all()) and bool((y[~mask] < 8).all())  # values after keys, keys after values
+    keys = x[:, 0::2]  # the key before each value
+    for row in range(5):
+        for j in range(16):
+            assert shots[row, 2 * j] == int((keys[row, :j] == keys[row, j]).sum())
+    again = keyvalue.sequences(torch.arange(400), seed=3, keys=8, values=8, pairs=16)
+    assert torch.equal(again["x"], x)  # a pure function of (seed, index)
+    first = y[mask & (shots == 0)] - 8
+    assert first.bincount(minlength=8).float().div(len(first)).sub(1 / 8).abs().max() < 0.03
+
+
+# -- training and the command line ----------------------------------------------------------------------
+
+
+def test_a_tiny_run_learns_and_samples_stream(tmp_path, capsys):
+    code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--steps", "60", "--out", tmp_path / "run",
+                         "--tensorboard", "false")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert train[-1]["loss"] < train[0]["loss"] - 1.0 and {"tok_s", "mfu"} <= set(train[-1])
+    code, out, err = cli(capsys, "sample", "gpt", "--run", tmp_path / "run", "def ", "--max-new-tokens", "30",
+                         "--temperature", "0")
+    assert code == 0, err
+    assert out.startswith("def ") and len(out.rstrip("\n")) == 4 + 30
+    code, again, err = cli(capsys, "sample", "gpt", "--run", tmp_path / "run", "def ", "--max-new-tokens", "30",
+                           "--temperature", "0")
+    assert again == out  # greedy is deterministic
+    code, out, err = cli(capsys, "sample", "gpt", "--run", tmp_path / "run", "x" * 50, "--max-new-tokens", "3")
+    assert code == 0 and "keeping the last 32" in err
+    code, out, err = cli(capsys, "sample", "gpt", "--run", tmp_path / "run", "naïve → café")
+    assert code == 2 and "lacks '→'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_a_run_and_fine_tune_from_a_hugging_face_folder(tmp_path, capsys):
+    from milestones.data.text import BPETokenizer
+
+    _hf_folder(tmp_path / "hf", vocab=300)
+    BPETokenizer.train("def f(x):\n    return x\n" * 200, 300).save(tmp_path / "hf" / "tokenizer.json")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 300)
+    code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", tmp_path / "hf", "--data", corpus,
+                         "--seq-len", "16", "--steps", "3", "--out", tmp_path / "ft", "--tensorboard", "false")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert (meta["model"]["d_model"], meta["model"]["layers"], meta["model"]["vocab_size"]) == (48, 3, 300)
+    code, out, err = cli(capsys, "export", "gpt", "--run", tmp_path / "ft", "--to", tmp_path / "exported")
+    assert code == 0, err
+    model = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "exported").eval()
+    import milestones
+
+    ours, _ = milestones.load(tmp_path / "ft")
+    tokens = torch.randint(0, 300, (1, 12))
+    with torch.no_grad():
+        assert (model(tokens).logits - ours(tokens)).abs().max() < 1e-5
+    code, out, err = cli(capsys, "export", "gpt", "--run", tmp_path / "ft", "--to", tmp_path / "exported")
+    assert code == 2 and "not empty" in err
+
+
+def test_bad_text_is_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café\n".encode("latin-1") * 100)
+    short = tmp_path / "short.txt"
+    short.write_text("abc\n" * 5)
+    for path, message in ((empty, "is empty"), (latin, "is not UTF-8"), (short, "fewer than one window"),
+                          (tmp_path / "nothing.txt", "does not exist")):
+        code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--data", path, "--out", tmp_path / "r")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "r").exists()
+
+
+def test_claim_protocol_at_the_tiny_preset(tmp_path):
+    tiny_claims("gpt", tmp_path)
