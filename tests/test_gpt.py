@@ -292,3 +292,59 @@ def test_bad_text_is_one_line(tmp_path, capsys):
 
 def test_claim_protocol_at_the_tiny_preset(tmp_path):
     tiny_claims("gpt", tmp_path)
+
+
+def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """Dropout on and a cosine schedule, so the restored RNG, optimizer and schedule all matter;
+    the resumed run reads the tokenizer saved with its checkpoint."""
+    import os
+    import signal
+
+    from milestones import registry
+    from milestones.core.trainer import Interrupted, train
+
+    m = registry.get("gpt")
+    cfg = m.config("tiny", dict(steps=16, tensorboard=False, model=dict(dropout=0.1)))
+    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
+    task = m.make_task(cfg)
+    original = task.batch
+
+    def batch(step, shard):
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(step, shard)
+
+    task.batch = batch
+    with pytest.raises(Interrupted):
+        train(task, tmp_path / "cut", verbose=False)
+    from milestones.core import checkpoint
+
+    resumed_task = m.make_task(cfg, resume_from=checkpoint.latest(tmp_path / "cut" / "ckpt"))
+    resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+
+@pytest.mark.slow
+def test_two_process_gloo_equals_one_process_and_accumulation(tmp_path):
+    import os
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from milestones.core import checkpoint
+
+    args = ["train", "gpt", "--preset", "tiny", "--steps", "4", "--batch-size", "8", "--tensorboard", "false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {"one": [sys.executable, "-m", "milestones", *args],
+            "accum": [sys.executable, "-m", "milestones", *args, "--grad-accum", "2"],
+            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+                    "-m", "milestones", *args]}
+    for name, command in runs.items():
+        r = subprocess.run([*command, "--out", str(tmp_path / name)], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    weights = {n: load_file(str(checkpoint.latest(tmp_path / n / "ckpt") / "model.safetensors")) for n in runs}
+    for k in weights["one"]:
+        for other in ("two", "accum"):
+            assert torch.allclose(weights["one"][k], weights[other][k], atol=1e-5), (other, k)
