@@ -274,6 +274,11 @@ def test_export_a_run_and_fine_tune_from_a_hugging_face_folder(tmp_path, capsys)
         assert (model(tokens).logits - ours(tokens)).abs().max() < 1e-5
     code, out, err = cli(capsys, "export", "gpt", "--run", tmp_path / "ft", "--to", tmp_path / "exported")
     assert code == 2 and "not empty" in err
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf")  # a fine-tuned run resumes from its own checkpoint alone
+    code, out, err = cli(capsys, "train", "gpt", "--out", tmp_path / "ft", "--resume", "--steps", "5")
+    assert code == 0 and "step 5" in out, err
 
 
 def test_bad_text_is_one_line(tmp_path, capsys):
@@ -348,3 +353,16 @@ def test_two_process_gloo_equals_one_process_and_accumulation(tmp_path):
     for k in weights["one"]:
         for other in ("two", "accum"):
             assert torch.allclose(weights["one"][k], weights[other][k], atol=1e-5), (other, k)
+
+
+@pytest.mark.slow
+def test_compile_trains_and_saves_plain_weights(tmp_path, capsys):
+    """--compile true runs the training step through torch.compile; the checkpoint holds the
+    model's own parameter names, so load, sample and export work as for an eager run."""
+    code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--steps", "3", "--compile", "true",
+                         "--out", tmp_path / "run", "--tensorboard", "false")
+    assert code == 0, err
+    import milestones
+
+    model, cfg = milestones.load(tmp_path / "run")
+    assert cfg.compile and not any("_orig_mod" in k for k in model.state_dict())

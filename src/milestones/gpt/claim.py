@@ -110,6 +110,8 @@ def measure_scaling(ctx: Context) -> Measured:
                 label=f"L = {fit['a']:.2f} N^-{fit['alpha']:.3f} + {fit['c']:.2f} (R^2 {fit['r2']:.3f})")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(plt.FormatStrFormatter("%.1f"))
         ax.set_xlabel("non-embedding parameters N")
         ax.set_ylabel("validation loss (nats / character)")
         ax.set_title(f"Loss falls smoothly with model size ({tokens / 1e3:.0f}k tokens each; cf. GPT-3 Fig. 3.1)",
@@ -161,7 +163,11 @@ def measure_icl(ctx: Context) -> Measured:
     ours = (f"accuracy at 0/1/2/3 shots (chance {100 * chance:.1f}%), medians: 1 layer "
             + "/".join(f"{v:.0f}" for v in med1) + "%, 2 layers " + "/".join(f"{v:.0f}" for v in med2)
             + "%; per seed at one shot (2 vs 1 layers): "
-            + ", ".join(f"{p['two_layers'][1]:.0f} vs {p['one_layer'][1]:.0f}" for p in per_seed))
+            + ", ".join(f"{p['two_layers'][1]:.0f} vs {p['one_layer'][1]:.0f}" for p in per_seed)
+            + "; parts of the rule met: zero-shot at chance "
+            + f"{sum(p['zero_shot_at_chance'] for p in per_seed)}, rises with shots "
+            + f"{sum(p['rises_with_shots'] for p in per_seed)}, 2 layers beat 1 "
+            + f"{sum(p['two_layers_beat_one'] for p in per_seed)} of {len(per_seed)} seeds")
 
     def figure(path: Path) -> None:
         plt = pyplot()
@@ -201,7 +207,12 @@ CLAIMS = [
           f"on the standard library's characters, five 2-layer models (widths 16 to 128) trained on the same "
           f"tokens: validation loss falls strictly with parameters, and a power law L = a N^-alpha + c fitted "
           f"to the seed's losses has alpha > 0 and R^2 >= {MIN_R2}",
-          measure_scaling, budget_note="fifteen runs (five widths, three seeds): about 60 s on 2 cores (AMD EPYC)"),
+          measure_scaling, budget_note="fifteen runs (five widths, three seeds): about 60 s on 2 cores (AMD EPYC)",
+          reference=Reference(
+              10, 10, "milestones reproduce gpt --seeds 10",
+              "medians 2.788, 2.546, 2.386, 2.282, 2.201 nats per character from 7k to 397k non-embedding "
+              "parameters, falling in every seed; per-seed R^2 0.992-0.999 (L = 4.26 N^-0.123 + 1.33 on the "
+              "medians, R^2 0.997)")),
     Claim("gpt", "in-context", "In-context learning appears with depth",
           "Brown et al. 2020 Fig. 1.2: accuracy on a task given in the prompt rises with the number of examples, "
           "and more with larger models; Olsson et al. 2022: induction heads, which need two layers, form",
@@ -210,5 +221,14 @@ CLAIMS = [
           "2-layer model "
           "stays at chance (12.5% +- 5), the 2-layer model gains at least 20 points from 0 to 1 shot and keeps "
           "them at 3 shots (within 2), and beats the 1-layer model by at least 20 points at one shot",
-          measure_icl, budget_note="six runs (1 and 2 layers, three seeds): about 2.5 minutes on 2 cores (AMD EPYC)"),
+          measure_icl, budget_note="six runs (1 and 2 layers, three seeds): about 2 minutes on 2 cores (AMD EPYC)",
+          reference=Reference(
+              0, 10, "milestones reproduce gpt --seeds 10",
+              "in-context learning appears in every seed (zero-shot 12-13%, one-shot 60-81%, three-shot 83-99%), "
+              "but one layer learns it as well as two: one shot 72-81% (2 layers) vs 60-80% (1 layer), medians "
+              "75 and 75",
+              "with contexts of 8 pairs a single attention layer followed by an MLP can bind each value to its "
+              "position and look up the one after the matching key, so the induction head's second layer is not "
+              "needed; with 16 pairs neither depth left the 25% plateau within 3,000 steps in the pilot "
+              "(seeds 100-102), and longer runs do not fit the test budget")),
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -45,8 +46,8 @@ class Options:
     """Sampling seed."""
     pretrained: str = ""
     """A Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer) to sample from instead of --run."""
-    device: str = "cpu"
-    """Where to run: cpu or cuda."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """Where to run."""
 
     def check(self) -> None:
         if self.top_p == 0:
@@ -75,6 +76,8 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
         print(f"milestones: the prompt has {len(ids)} tokens, the context {block}: keeping the last {block}",
               file=sys.stderr)
         ids = ids[-block:]
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is available")
     device = torch.device(opts.device)
     model.to(device)
     generator = torch.Generator(device=device).manual_seed(opts.seed)

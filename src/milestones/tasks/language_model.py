@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.config import NonNegative, Positive, Resumable, TrainConfig
+from ..core import checkpoint as ckpt
+from ..core.config import NonNegative, Positive, Resumable, TrainConfig, from_dict
 from ..core.task import Task
 from ..data import keyvalue
 from ..data import text as tx
@@ -113,18 +114,16 @@ class Sequences:
 
 
 class LanguageModelTask(Task):
-    """The shared part; a milestone gives `model_class`, `model_config_type`, and `load_source` for
-    --init-from."""
+    """The shared part; a milestone gives `model_class` (whose config has `block_size`, `vocab_size`
+    and `dropout`) and `load_source` for --init-from."""
 
-    def __init__(self, cfg: LanguageModelConfig, tokenizer: Any = None, resuming: bool = False):
+    def __init__(self, cfg: LanguageModelConfig, tokenizer: Any = None, source: Source | None = None):
         super().__init__(cfg)
         self.cfg: LanguageModelConfig = cfg
         c = cfg
-        self.source = self.load_source(Path(c.init_from).expanduser()) if c.init_from else None
+        self.source = source or (self.load_source(Path(c.init_from).expanduser()) if c.init_from else None)
         if self.source is not None and tokenizer is None:
             tokenizer = self.source.tokenizer
-        if resuming:
-            self.source = replace(self.source, state={}) if self.source else None  # the checkpoint has the weights
         self.tokenizer: Any = None
         self.vocab = 0
         block = self.source.model_config.block_size if self.source else c.model.block_size
@@ -136,6 +135,7 @@ class LanguageModelTask(Task):
             if 2 * c.kv_pairs - 1 > self.seq_len:
                 raise UserError(f"--kv-pairs {c.kv_pairs} makes sequences of {2 * c.kv_pairs - 1} tokens, longer "
                                 f"than the window ({self.seq_len}); raise --block-size or lower --kv-pairs")
+            self.seq_len = 2 * c.kv_pairs - 1  # tokens per sequence: k_1 v_1 ... k_P (v_P is only a target)
             self.sampler: Any = Sequences(c.batch_size)
             return
         self.tokens = self._tokens(tokenizer)
@@ -157,9 +157,15 @@ class LanguageModelTask(Task):
 
     @classmethod
     def for_resume(cls, cfg: LanguageModelConfig, checkpoint: Path) -> LanguageModelTask:
-        """A resumed run reads its own tokenizer, and its weights from the checkpoint."""
+        """A resumed run reads its own tokenizer; one started `--init-from` elsewhere takes the
+        model's sizes from the checkpoint too (the weights come from it), not from that folder."""
         tok = tx.load_tokenizer(checkpoint / TOKENIZER_FILE) if (checkpoint / TOKENIZER_FILE).exists() else None
-        return cls(cfg, tokenizer=tok, resuming=True)
+        source = None
+        if cfg.init_from:
+            meta = ckpt.read_meta(checkpoint)
+            model_cfg = from_dict(type(cfg.model), meta.get("model", {}), f"{checkpoint / 'meta.json'} model")
+            source = Source(model_cfg, {}, tok)
+        return cls(cfg, tokenizer=tok, source=source)
 
     @classmethod
     def saved_tokenizer(cls, folder: Path) -> Any:
