@@ -25,19 +25,42 @@ from torch import nn
 
 
 class KVCache:
-    """Keys and values (B, H, T, d_head) of the positions seen so far, for one attention layer."""
+    """Keys and values (B, H, T, d_head) of the positions seen so far, for one attention layer.
 
-    def __init__(self) -> None:
+    With `capacity` the keys and values are written into buffers of that many positions, made at
+    the first call: appending a position costs a copy of that position only, where growing by
+    concatenation copies the whole cache at every step."""
+
+    def __init__(self, capacity: int = 0) -> None:
+        self.capacity = capacity
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return 0 if self.k is None else self.k.shape[2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the keys and values of new positions; returns those of every position so far."""
+        t, end = len(self), len(self) + k.shape[2]
+        if self.capacity and end <= self.capacity:
+            if self._buffers is None:
+                b, h, _, d = k.shape
+                self._buffers = (k.new_empty(b, h, self.capacity, d), v.new_empty(b, h, self.capacity, d))
+            kb, vb = self._buffers
+            kb[:, :, t:end], vb[:, :, t:end] = k, v
+            self.k, self.v = kb[:, :, :end], vb[:, :, :end]
+        elif self.k is not None:
+            self.k, self.v = torch.cat([self.k, k], 2), torch.cat([self.v, v], 2)  # type: ignore[list-item]
+        else:
+            self.k, self.v = k, v
+        return self.k, self.v  # type: ignore[return-value]
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows `index` (beam search)."""
         if self.k is not None:
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)  # type: ignore[union-attr]
+            self._buffers = None  # the next append concatenates
 
 
 class MultiHeadAttention(nn.Module):
@@ -66,9 +89,7 @@ class MultiHeadAttention(nn.Module):
             q, k, v = self._heads(q), self._heads(k), self._heads(v)
             past = len(cache) if cache is not None else 0
             if cache is not None:
-                if cache.k is not None:
-                    k, v = torch.cat([cache.k, k], 2), torch.cat([cache.v, v], 2)  # type: ignore[list-item]
-                cache.k, cache.v = k, v
+                k, v = cache.append(k, v)
         else:  # cross-attention: query from x, keys and values from memory
             past = 0
             q = self._heads(F.linear(x, w[:d], None if b is None else b[:d]))
