@@ -16,7 +16,7 @@ from milestones.gpt.model import GPT, NAMED, GPTConfig, count_parameters
 from milestones.nn.attention import KVCache
 from milestones.nn.decoding import sample_next
 
-from conftest import cli, tiny_claims
+from conftest import cli, run_cli, tiny_claims
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()  # its bars would mix with the CLI's one-line errors
@@ -297,6 +297,15 @@ def test_bad_text_is_one_line(tmp_path, capsys):
 
 def test_claim_protocol_at_the_tiny_preset(tmp_path):
     tiny_claims("gpt", tmp_path)
+
+
+@pytest.mark.slow
+def test_reproduce_tiny_in_a_subprocess(tmp_path):
+    r = run_cli("reproduce", "gpt", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
+    assert r.returncode == 0, r.stderr[-2000:]
+    for claim in ("scaling", "in-context"):
+        evidence = json.loads((tmp_path / "claims" / claim / "evidence.json").read_text())
+        assert evidence["preset"] == "tiny" and evidence["runs"] and f"{claim}:" in r.stdout
 
 
 def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path):

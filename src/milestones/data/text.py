@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,10 +239,30 @@ class Tokens:
     folder: Path
 
 
-def _write_ids(path: Path, ids: list[int]) -> None:
-    tmp = path.with_suffix(".tmp")
-    np.asarray(ids, dtype=np.uint16).tofile(tmp)
-    os.replace(tmp, path)
+def _build(folder: Path, train_text: str, val_text: str, tokenizer: Tokenizer | None, bpe_vocab: int,
+           meta: dict[str, Any]) -> Tokenizer:
+    """Tokenize into a private folder, then rename it into place: processes that build the same
+    cache at once (claims run side by side) each write their own, and the first rename wins."""
+    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    if tokenizer is None:
+        tokenizer = BPETokenizer.train(train_text, bpe_vocab)
+    if tokenizer.vocab_size > 1 << 16:
+        raise UserError(f"a vocabulary of {tokenizer.vocab_size} does not fit the uint16 token files")
+    tokenizer.save(work / "tokenizer.json")
+    train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
+    np.asarray(train_ids, dtype=np.uint16).tofile(work / "train.bin")
+    np.asarray(val_ids, dtype=np.uint16).tofile(work / "val.bin")
+    meta = {"train_tokens": len(train_ids), "val_tokens": len(val_ids), "vocab": tokenizer.vocab_size, **meta}
+    (work / "meta.json").write_text(json.dumps(meta, indent=1))
+    if folder.exists() and not (folder / "meta.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)  # damaged (a file removed by hand): build it again
+    try:
+        os.rename(work, folder)
+    except OSError:  # another process finished first: its files are the same
+        shutil.rmtree(work, ignore_errors=True)
+    return tokenizer
 
 
 def tokens(text: str, tokenizer: Tokenizer | None = None, kind: str = "char", bpe_vocab: int = 4096,
@@ -256,22 +277,8 @@ def tokens(text: str, tokenizer: Tokenizer | None = None, kind: str = "char", bp
             "bpe_vocab": bpe_vocab if tokenizer is None else None}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     folder = cache_dir() / "text" / f"{name}-{key}"
-    done = folder / "meta.json"
-    if not done.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        if tokenizer is None:
-            tokenizer = BPETokenizer.train(train_text, bpe_vocab)
-        if tokenizer.vocab_size > 1 << 16:
-            raise UserError(f"a vocabulary of {tokenizer.vocab_size} does not fit the uint16 token files")
-        tokenizer.save(folder / "tokenizer.json")
-        train_ids, val_ids = tokenizer.encode(train_text), tokenizer.encode(val_text)
-        _write_ids(folder / "train.bin", train_ids)
-        _write_ids(folder / "val.bin", val_ids)
-        meta = {"train_tokens": len(train_ids), "val_tokens": len(val_ids), "vocab": tokenizer.vocab_size,
-                "characters": len(text), **spec}
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, done)  # written last: a folder without it is rebuilt
+    if not (folder / "meta.json").is_file():
+        tokenizer = _build(folder, train_text, val_text, tokenizer, bpe_vocab, {"characters": len(text), **spec})
     tok = tokenizer if tokenizer is not None else load_tokenizer(folder / "tokenizer.json")
     return Tokens(_read_ids(folder / "train.bin"), _read_ids(folder / "val.bin"), tok, folder)
 
