@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from milestones.nn.attention import MultiHeadAttention
+from milestones.nn.attention import KVCache, MultiHeadAttention
 from milestones.nn.blocks import DecoderLayer, EncoderLayer
 from milestones.nn.decoding import beam_search, greedy, length_penalty
 from milestones.nn.positions import LearnedPositions, SinusoidalPositions
@@ -127,3 +127,20 @@ def test_beam_search_finds_what_greedy_misses():
     b1 = beam_search(_toy_step, lambda s, i: s, None, 1, 1, 6, bos=1, eos=2, alpha=0.0)
     assert b1[0].tolist()[:len(g[0])] == g[0].tolist()  # beam 1 is greedy
     assert torch.allclose(length_penalty(torch.tensor([1, 7]), 0.6), torch.tensor([1.0, 2.0 ** 0.6]))
+
+
+def test_a_kv_cache_with_capacity_equals_one_that_grows():
+    torch.manual_seed(0)
+    grown, buffered = KVCache(), KVCache(capacity=6)
+    for t in (3, 1, 1):
+        k, v = torch.randn(2, 4, t, 8), torch.randn(2, 4, t, 8)
+        a, b = grown.append(k, v), buffered.append(k, v)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    index = torch.tensor([1, 1])
+    grown.reorder(index)
+    buffered.reorder(index)
+    k, v = torch.randn(2, 4, 1, 8), torch.randn(2, 4, 1, 8)
+    a, b = grown.append(k, v), buffered.append(k, v)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and len(buffered) == 6
+    k, v = torch.randn(2, 4, 1, 8), torch.randn(2, 4, 1, 8)  # beyond the capacity: grows by concatenation
+    assert torch.equal(grown.append(k, v)[0], buffered.append(k, v)[0])

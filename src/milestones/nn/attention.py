@@ -47,6 +47,8 @@ class KVCache:
             if self._buffers is None:
                 b, h, _, d = k.shape
                 self._buffers = (k.new_empty(b, h, self.capacity, d), v.new_empty(b, h, self.capacity, d))
+                if t:  # positions kept from before (after a reorder)
+                    self._buffers[0][:, :, :t], self._buffers[1][:, :, :t] = self.k, self.v
             kb, vb = self._buffers
             kb[:, :, t:end], vb[:, :, t:end] = k, v
             self.k, self.v = kb[:, :, :end], vb[:, :, :end]
@@ -60,7 +62,7 @@ class KVCache:
         """Keep batch rows `index` (beam search)."""
         if self.k is not None:
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)  # type: ignore[union-attr]
-            self._buffers = None  # the next append concatenates
+            self._buffers = None  # the next append makes new buffers, with these rows
 
 
 class MultiHeadAttention(nn.Module):
