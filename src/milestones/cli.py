@@ -14,7 +14,6 @@ mistakes are one line `milestones: error: ...` and exit status 2.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -242,13 +241,13 @@ def _clear_run(run_dir: Path) -> None:
 
 def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> tuple[dict[str, Any], Any]:
     """The config.json of a run folder of milestone `m`, checked for shape, and its config."""
+    from .core.checkpoint import read_json
+
     cfg_file = run_dir / "config.json"
-    if not cfg_file.is_file():
-        raise UserError(f"{prefix}{run_dir} has no config.json (is it a run folder?)")
     try:
-        saved = json.loads(cfg_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{prefix}{cfg_file} is damaged (not JSON)") from None
+        saved = read_json(cfg_file, f"{run_dir} has no config.json (is it a run folder?)")
+    except UserError as e:
+        raise UserError(f"{prefix}{e}") from None
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         raise UserError(f"{prefix}{cfg_file} is not a run's config (no 'config' mapping)")
     if saved.get("milestone") != m.name:

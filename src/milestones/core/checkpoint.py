@@ -101,6 +101,16 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
+def read_json(path: Path, missing: str) -> Any:
+    """A JSON file's content; one line (`missing` when there is no such file) when it cannot be."""
+    if not path.is_file():
+        raise UserError(missing)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path} is damaged (not JSON)") from None
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write a JSON file atomically (a temporary file, flushed, renamed into place)."""
     tmp = path.with_name(f".{path.name}.tmp")

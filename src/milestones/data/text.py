@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..core.checkpoint import read_json
 from ..errors import UserError
 from ..paths import cache_dir
 
@@ -212,12 +213,7 @@ def _chunks(text: str, size: int = 1 << 16) -> list[str]:
 
 def load_tokenizer(path: Path) -> Tokenizer:
     """A run's saved tokenizer (tokenizer.json: ours for characters, Hugging Face's for BPE)."""
-    if not path.is_file():
-        raise UserError(f"{path} is missing: the run's tokenizer is saved beside its weights")
-    try:
-        saved = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path} is damaged (not JSON)") from None
+    saved = read_json(path, f"{path} is missing: the run's tokenizer is saved beside its weights")
     if isinstance(saved, dict) and saved.get("type") == "char":
         if not isinstance(saved.get("chars"), str) or not saved["chars"]:
             raise UserError(f"{path} is damaged (no characters)")

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..core.checkpoint import read_json
 from ..errors import UserError
 from .model import GPT, GPTConfig
 
@@ -48,12 +49,7 @@ def is_hf_folder(path: Path) -> bool:
 def read_config(folder: Path) -> GPTConfig:
     """Our config for a Hugging Face GPT-2 folder's config.json, or one line saying why not."""
     path = folder / "config.json"
-    if not path.is_file():
-        raise UserError(f"{folder} has no config.json (a Hugging Face model folder has one)")
-    try:
-        hf = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path} is damaged (not JSON)") from None
+    hf = read_json(path, f"{folder} has no config.json (a Hugging Face model folder has one)")
     if not isinstance(hf, dict) or hf.get("model_type") != "gpt2":
         kind = hf.get("model_type") if isinstance(hf, dict) else None
         raise UserError(f"{folder} holds a {kind!r} model, not GPT-2 (model_type 'gpt2')")
