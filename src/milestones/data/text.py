@@ -171,6 +171,8 @@ class BPETokenizer:
         from tokenizers import decoders, models, pre_tokenizers
 
         p = Path(path).expanduser()
+        if not p.exists():
+            raise UserError(f"tokenizer {p} does not exist")
         if p.is_dir() and (p / "tokenizer.json").is_file():
             p = p / "tokenizer.json"
         try:
