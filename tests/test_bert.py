@@ -1,0 +1,141 @@
+"""BERT (being built: the model and its Hugging Face interop so far): parameter counts against
+transformers', parity of the encoder, pooler, MLM and NSP heads with tiny random reference models,
+the TensorFlow checkpoints' LayerNorm names, the export round trip, padding, and bad folders."""
+
+import json
+
+import pytest
+import torch
+
+from milestones.bert import convert
+from milestones.bert.model import NAMED, Bert, BertConfig, encoder_parameters
+from milestones.errors import UserError
+
+transformers = pytest.importorskip("transformers")
+transformers.utils.logging.disable_progress_bar()
+transformers.utils.logging.set_verbosity_error()
+
+
+def _hf_config(**changes):
+    return transformers.BertConfig(**{**dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                             intermediate_size=48, max_position_embeddings=24, type_vocab_size=2,
+                                             attn_implementation="eager"), **changes})
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(5, 64, (3, 12), generator=g)
+    types = torch.zeros_like(tokens)
+    types[:, 6:] = 1  # two segments
+    mask = torch.ones_like(tokens)
+    mask[1, 9:] = 0  # padding at the end of two rows
+    mask[2, 5:] = 0
+    return tokens, types, mask
+
+
+@pytest.mark.parametrize("name, expected", [("bert-base", 109_482_240), ("bert-large", 335_141_888)])
+def test_encoder_parameter_counts_equal_transformers(name, expected):
+    ours = Bert(NAMED[name])
+    assert encoder_parameters(ours) == expected
+    with torch.device("meta"):
+        c = NAMED[name]
+        ref = transformers.BertModel(transformers.BertConfig(hidden_size=c.d_model, num_hidden_layers=c.layers,
+                                                             num_attention_heads=c.heads, intermediate_size=c.d_ff))
+    assert sum(p.numel() for p in ref.parameters()) == expected
+
+
+def test_encoder_and_pooler_equal_bert_model_with_padding_and_two_segments(tmp_path):
+    torch.manual_seed(0)
+    ref = transformers.BertModel(_hf_config()).eval()
+    ref.save_pretrained(tmp_path)
+    ours = convert.from_hf(tmp_path)
+    tokens, types, mask = _inputs()
+    with torch.no_grad():
+        out = ref(input_ids=tokens, token_type_ids=types, attention_mask=mask)
+        h = ours(tokens, types, pad_mask=mask == 0)
+        keep = mask.bool()
+        assert (h[keep] - out.last_hidden_state[keep]).abs().max() < 1e-5
+        assert (ours.pooled(h) - out.pooler_output).abs().max() < 1e-5
+    _, _, absent = convert.load_hf(tmp_path)
+    assert set(absent) == {"mlm.dense.weight", "mlm.dense.bias", "mlm.norm.weight", "mlm.norm.bias", "mlm.bias",
+                           "nsp.weight", "nsp.bias"}
+
+
+def test_mlm_and_nsp_logits_equal_bert_for_pre_training(tmp_path):
+    torch.manual_seed(0)
+    ref = transformers.BertForPreTraining(_hf_config()).eval()
+    with torch.no_grad():
+        ref.cls.predictions.bias.normal_()  # not zero, so the bias's mapping is tested
+    ref.save_pretrained(tmp_path)
+    ours = convert.from_hf(tmp_path)
+    tokens, types, mask = _inputs()
+    with torch.no_grad():
+        out = ref(input_ids=tokens, token_type_ids=types, attention_mask=mask)
+        h = ours(tokens, types, pad_mask=mask == 0)
+        keep = mask.bool()
+        assert (ours.mlm_logits(h)[keep] - out.prediction_logits[keep]).abs().max() < 1e-5
+        assert (ours.nsp_logits(h) - out.seq_relationship_logits).abs().max() < 1e-5
+
+
+def test_tensorflow_layernorm_names_load(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    ref = transformers.BertModel(_hf_config()).eval()
+    ref.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    renamed = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+               for k, v in state.items()}
+    save_file({f"bert.{k}": v for k, v in renamed.items()}, str(tmp_path / "model.safetensors"))
+    tokens, types, _ = _inputs()
+    with torch.no_grad():
+        assert (convert.from_hf(tmp_path)(tokens, types) - ref(input_ids=tokens, token_type_ids=types)
+                .last_hidden_state).abs().max() < 1e-5
+
+
+def test_export_round_trip_loads_in_transformers_with_equal_outputs(tmp_path):
+    torch.manual_seed(0)
+    ours = Bert(BertConfig(layers=2, heads=4, d_model=32, d_ff=48, max_len=24, vocab_size=64, dropout=0.0)).eval()
+    with torch.no_grad():
+        ours.mlm.bias.normal_()
+    convert.export(ours, tmp_path / "out")
+    ref = transformers.BertForPreTraining.from_pretrained(tmp_path / "out", attn_implementation="eager").eval()
+    tokens, types, mask = _inputs()
+    with torch.no_grad():
+        out = ref(input_ids=tokens, token_type_ids=types, attention_mask=mask)
+        h = ours(tokens, types, pad_mask=mask == 0)
+        keep = mask.bool()
+        assert (ours.mlm_logits(h)[keep] - out.prediction_logits[keep]).abs().max() < 1e-5
+        assert (ours.nsp_logits(h) - out.seq_relationship_logits).abs().max() < 1e-5
+
+
+def test_padding_does_not_change_the_unpadded_positions():
+    torch.manual_seed(0)
+    m = Bert(BertConfig(layers=2, heads=4, d_model=32, d_ff=48, max_len=24, vocab_size=64, dropout=0.0)).eval()
+    tokens = torch.randint(5, 64, (1, 7))
+    padded = torch.cat([tokens, torch.zeros(1, 5, dtype=torch.long)], 1)
+    pad = torch.zeros(1, 12, dtype=torch.bool)
+    pad[:, 7:] = True
+    with torch.no_grad():
+        assert (m(padded, pad_mask=pad)[:, :7] - m(tokens)).abs().max() < 1e-5
+
+
+def test_bad_folders_are_one_line(tmp_path):
+    torch.manual_seed(0)
+    transformers.BertModel(_hf_config()).save_pretrained(tmp_path / "ok")
+    gpt = tmp_path / "gpt"
+    gpt.mkdir()
+    (gpt / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    (missing / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
+    data = (tmp_path / "ok" / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    for folder, message in ((gpt, "not BERT"), (missing, "has no model.safetensors"),
+                            (truncated, "damaged or truncated"), (tmp_path / "none", "has no config.json")):
+        with pytest.raises(UserError) as info:
+            convert.load_hf(folder)
+        assert message in str(info.value) and "\n" not in str(info.value)
