@@ -139,3 +139,50 @@ def test_bad_folders_are_one_line(tmp_path):
         with pytest.raises(UserError) as info:
             convert.load_hf(folder)
         assert message in str(info.value) and "\n" not in str(info.value)
+
+
+# -- tokens and masking -----------------------------------------------------------------------------
+
+
+TEXT = "The quick brown fox jumps over the lazy dog. Naïve CAFÉ owners don't re-use 42 tokens!\n" * 40
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_wordpiece_from_a_vocab_equals_transformers_bert_tokenizer(tmp_path, lowercase):
+    from milestones.data.text import WordPieceTokenizer, load_tokenizer
+
+    trained = WordPieceTokenizer.train([TEXT], 120, lowercase=lowercase)
+    trained.save_vocab(tmp_path / "vocab.txt")
+    ours = WordPieceTokenizer.from_vocab(tmp_path / "vocab.txt", lowercase=lowercase)
+    ref = transformers.BertTokenizer.from_pretrained(tmp_path, do_lower_case=lowercase)
+    for text in ("The quick brown fox, naïve café.", "Don't re-use 42 UNSEEN words!", TEXT[:60]):
+        assert ours.encode(text) == ref(text, add_special_tokens=False)["input_ids"]
+    ours.save(tmp_path / "tokenizer.json")
+    again = load_tokenizer(tmp_path / "tokenizer.json")
+    assert again.kind == "wordpiece" and again.encode(TEXT[:60]) == ours.encode(TEXT[:60])
+    assert ours.decode(ours.encode("the quick brown fox")) == "the quick brown fox"
+
+
+def test_masking_chooses_15_percent_and_replaces_80_10_10():
+    from milestones.tasks.masked_lm import IGNORE, mask_tokens
+
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(10, 1000, (512, 128), generator=g)
+    special = torch.zeros_like(tokens, dtype=torch.bool)
+    special[:, 0] = special[:, 100] = True  # [CLS] and [SEP]
+    special[:, 101:] = True  # padding
+    tokens[special] = 0
+    inputs, labels = mask_tokens(tokens, special, mask_id=4, vocab_size=1000, generator=g,
+                                 random_ids=torch.arange(10, 1000))
+    chosen = labels != IGNORE
+    assert not chosen[special].any() and torch.equal(inputs[special], tokens[special])
+    assert abs(chosen.float().sum() / (~special).sum() - 0.15) < 0.005
+    assert torch.equal(labels[chosen], tokens[chosen]) and not torch.equal(inputs, tokens)
+    masked = (inputs == 4) & chosen
+    kept = (inputs == tokens) & chosen
+    replaced = chosen & ~masked & ~kept
+    n = chosen.sum().float()
+    assert abs(masked.sum() / n - 0.8) < 0.01 and abs(replaced.sum() / n - 0.1) < 0.01
+    assert abs(kept.sum() / n - 0.1) < 0.012  # a random replacement may draw the same token (1 in 990)
+    assert (inputs[replaced] >= 10).all()  # random tokens come from the ordinary pieces
+    assert not ((inputs != tokens) & ~chosen).any()  # nothing outside the chosen changes

@@ -11,9 +11,10 @@ comparable with any other implementation that follows the recipe):
 On Python 3.11.7: 734 files, 12,117,233 characters, 222 distinct characters. A user's text comes
 from `--data FILE_OR_FOLDER` (.txt files, a folder walked in sorted order), split the same way.
 
-Tokenizers: `CharTokenizer` (one id per character; the default of the small presets) and
+Tokenizers: `CharTokenizer` (one id per character; the default of the small presets),
 `BPETokenizer`, GPT-2's byte-level BPE through Hugging Face `tokenizers`, trained on the training
-text or read from a GPT-2 style `vocab.json` + `merges.txt` or a `tokenizer.json` a user brings.
+text or read from a GPT-2 style `vocab.json` + `merges.txt` or a `tokenizer.json` a user brings,
+and `WordPieceTokenizer`, BERT's, trained or read from a `vocab.txt`.
 Token ids are written once to `train.bin` / `val.bin` (uint16 memmaps, as nanoGPT's) in the data
 cache, under a key that hashes the text and the tokenizer, and memory-mapped from then on.
 """
@@ -201,6 +202,77 @@ class BPETokenizer:
         self.tok.save(str(path))
 
 
+class WordPieceTokenizer:
+    """BERT's WordPiece (Devlin et al. 2019 §3; Wu et al. 2016): words split on whitespace and
+    punctuation (lower-cased for an uncased vocabulary, accents stripped), then into the longest
+    pieces of the vocabulary, continuations marked "##". Trained on a corpus through Hugging Face
+    `tokenizers`, or read from a `vocab.txt` (one piece per line, the id is the line number)."""
+
+    kind = "wordpiece"
+    SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+    def __init__(self, tok: Any):
+        self.tok = tok
+        missing = [s for s in self.SPECIALS if tok.token_to_id(s) is None]
+        if missing:
+            raise UserError(f"a WordPiece vocabulary without {', '.join(missing)} is not BERT's")
+        self.pad, self.unk, self.cls, self.sep, self.mask = (tok.token_to_id(s) for s in self.SPECIALS)
+
+    @staticmethod
+    def _pipeline(tok: Any, lowercase: bool) -> Any:
+        from tokenizers import decoders, normalizers, pre_tokenizers
+
+        tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        return tok
+
+    @classmethod
+    def train(cls, texts: list[str], vocab_size: int, lowercase: bool = True) -> WordPieceTokenizer:
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import models, trainers
+
+        tok = cls._pipeline(HFTokenizer(models.WordPiece(unk_token="[UNK]")), lowercase)
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(cls.SPECIALS),
+                                            show_progress=False)
+        tok.train_from_iterator(texts, trainer)
+        return cls(tok)
+
+    @classmethod
+    def from_vocab(cls, path: str | Path, lowercase: bool = True) -> WordPieceTokenizer:
+        """A `vocab.txt` (bert-base-uncased's: lowercase=True; a cased one: False)."""
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import models
+
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise UserError(f"{p} does not exist (a WordPiece vocab.txt)")
+        try:
+            model = models.WordPiece.from_file(str(p), unk_token="[UNK]")
+        except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions for bad files
+            raise UserError(f"{p} is not a readable vocab.txt: {str(e).splitlines()[0][:120]}") from None
+        return cls(cls._pipeline(HFTokenizer(model), lowercase))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of the text's pieces, without [CLS]/[SEP] (the task adds them)."""
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids)
+
+    def save(self, path: Path) -> None:
+        self.tok.save(str(path))
+
+    def save_vocab(self, path: Path) -> None:
+        """vocab.txt: the pieces in id order, as BERT's released checkpoints have it."""
+        vocab = self.tok.get_vocab()
+        path.write_text("".join(f"{piece}\n" for piece, _ in sorted(vocab.items(), key=lambda kv: kv[1])))
+
+
 def _chunks(text: str, size: int = 1 << 16) -> list[str]:
     """The text cut after a newline about every `size` characters (tokenizers work in parallel on
     a list; BPE never merges across a newline followed by code, so ids barely change)."""
@@ -220,6 +292,10 @@ def load_tokenizer(path: Path) -> Tokenizer:
         if not isinstance(saved.get("chars"), str) or not saved["chars"]:
             raise UserError(f"{path} is damaged (no characters)")
         return CharTokenizer(saved["chars"])
+    if isinstance(saved, dict) and isinstance(saved.get("model"), dict) and saved["model"].get("type") == "WordPiece":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return WordPieceTokenizer(HFTokenizer.from_file(str(path)))
     return BPETokenizer.from_files(path)
 
 
