@@ -186,3 +186,21 @@ def test_masking_chooses_15_percent_and_replaces_80_10_10():
     assert abs(kept.sum() / n - 0.1) < 0.012  # a random replacement may draw the same token (1 in 990)
     assert (inputs[replaced] >= 10).all()  # random tokens come from the ordinary pieces
     assert not ((inputs != tokens) & ~chosen).any()  # nothing outside the chosen changes
+
+
+def test_english_documents_and_docstrings_from_a_library(tmp_path):
+    from milestones.data.text import docstrings, english_documents
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text('#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n"""Module doc."""\n'
+                                             "# first comment\n# continued\nx = 1\n\n# another one\n"
+                                             'class A:\n    """Class doc."""\n    def f(self):\n'
+                                             '        """Function doc."""\n')
+    (tmp_path / "single.py").write_text('"""Single module."""\n')
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "t.py").write_text('"""Not read."""\n')
+    docs = english_documents(tmp_path)  # the corpus's order: a folder's files before its subfolders
+    assert docs[0] == "Single module." and len(docs) > 2  # then the pydoc topics
+    assert docs[1] == "Module doc.\n\nfirst comment continued\n\nanother one\n\nClass doc.\n\nFunction doc."
+    assert docstrings(tmp_path) == [("single", "Single module."), ("pkg", "Module doc."), ("pkg", "Class doc."),
+                                    ("pkg", "Function doc.")]

@@ -21,6 +21,7 @@ cache, under a key that hashes the text and the tokenizer, and memory-mapped fro
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -67,6 +68,77 @@ def stdlib_text(root: str | Path | None = None) -> str:
         except (UnicodeDecodeError, OSError):
             continue
     return "".join(parts)
+
+
+def docstrings(root: str | Path | None = None) -> list[tuple[str, str]]:
+    """Every docstring of the standard library (module, class, function; the corpus's files, in
+    its order) with the package it comes from: the first folder under the library, or the
+    module's name for a single file (`email`, `asyncio`, `json`, `argparse`, ...)."""
+    base = Path(root or sysconfig.get_paths()["stdlib"])
+    out = []
+    for path in stdlib_files(base):
+        tree = _parse(path)
+        if tree is None:
+            continue
+        rel = path.relative_to(base).parts
+        package = rel[0] if len(rel) > 1 else path.stem
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and doc.strip():
+                    out.append((package, doc.strip()))
+    return out
+
+
+def _parse(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_bytes().decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+        return None
+
+
+def english_documents(root: str | Path | None = None) -> list[str]:
+    """English that ships with Python, as documents (BERT's embedded corpus): for each file of the
+    stdlib corpus, its docstrings and its comments in the order they appear (consecutive comment
+    lines joined into one paragraph), then every `pydoc_data` help topic as a document of its own."""
+    import io
+    import tokenize
+    from pydoc_data.topics import topics
+
+    docs = []
+    for path in stdlib_files(root):
+        tree = _parse(path)
+        if tree is None:
+            continue
+        found: list[tuple[int, str]] = []  # (line, paragraph)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and doc.strip():
+                    found.append((node.body[0].lineno, doc.strip()))
+        comment, start, last = [], 0, -2
+        source = path.read_bytes().decode("utf-8")
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+                if tok.type != tokenize.COMMENT:
+                    continue
+                text = tok.string.lstrip("#").strip()
+                line = tok.start[0]
+                if line != last + 1 and comment:
+                    found.append((start, " ".join(comment)))
+                    comment = []
+                if text and not text.startswith(("!", "-*-")):
+                    if not comment:
+                        start = line
+                    comment.append(text)
+                last = line
+        except (tokenize.TokenError, SyntaxError):
+            pass
+        if comment:
+            found.append((start, " ".join(comment)))
+        if found:
+            docs.append("\n\n".join(text for _, text in sorted(found, key=lambda f: f[0])))
+    return docs + [topics[name].strip() for name in sorted(topics)]
 
 
 def user_text(path: str | Path) -> str:
