@@ -62,3 +62,22 @@ def tiny_claims(name, tmp_path):
         assert ev.runs and all(r.startswith("OMP_NUM_THREADS=1 milestones train ") for r in ev.runs)
         assert ev.consistent is None  # the reference is for the small preset
     return evidence
+
+
+def bad_reference_folders(tmp_path, ok, other_type):
+    """Folders a reference-weights importer must refuse, each with the words its one line says:
+    another architecture, no weights file, a truncated one (copied from the good folder `ok`)."""
+    import json
+
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "config.json").write_text(json.dumps({"model_type": other_type}))
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    (missing / "config.json").write_text((ok / "config.json").read_text())
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "config.json").write_text((ok / "config.json").read_text())
+    data = (ok / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return [(wrong, "not "), (missing, "has no model.safetensors"), (truncated, "damaged or truncated")]

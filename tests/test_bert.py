@@ -2,7 +2,6 @@
 transformers', parity of the encoder, pooler, MLM and NSP heads with tiny random reference models,
 the TensorFlow checkpoints' LayerNorm names, the export round trip, padding, and bad folders."""
 
-import json
 
 import pytest
 import torch
@@ -10,6 +9,8 @@ import torch
 from milestones.bert import convert
 from milestones.bert.model import NAMED, Bert, BertConfig, encoder_parameters
 from milestones.errors import UserError
+
+from conftest import bad_reference_folders
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()
@@ -123,19 +124,8 @@ def test_padding_does_not_change_the_unpadded_positions():
 def test_bad_folders_are_one_line(tmp_path):
     torch.manual_seed(0)
     transformers.BertModel(_hf_config()).save_pretrained(tmp_path / "ok")
-    gpt = tmp_path / "gpt"
-    gpt.mkdir()
-    (gpt / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    missing = tmp_path / "missing"
-    missing.mkdir()
-    (missing / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
-    truncated = tmp_path / "truncated"
-    truncated.mkdir()
-    (truncated / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
-    data = (tmp_path / "ok" / "model.safetensors").read_bytes()
-    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
-    for folder, message in ((gpt, "not BERT"), (missing, "has no model.safetensors"),
-                            (truncated, "damaged or truncated"), (tmp_path / "none", "has no config.json")):
+    cases = bad_reference_folders(tmp_path, tmp_path / "ok", "gpt2") + [(tmp_path / "none", "has no config.json")]
+    for folder, message in cases:
         with pytest.raises(UserError) as info:
             convert.load_hf(folder)
         assert message in str(info.value) and "\n" not in str(info.value)

@@ -16,7 +16,7 @@ from milestones.gpt.model import GPT, NAMED, GPTConfig, count_parameters
 from milestones.nn.attention import KVCache
 from milestones.nn.decoding import sample_next
 
-from conftest import cli, run_cli, tiny_claims
+from conftest import bad_reference_folders, cli, run_cli, tiny_claims
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()  # its bars would mix with the CLI's one-line errors
@@ -106,19 +106,7 @@ def test_original_openai_key_names_load(tmp_path):
 
 def test_bad_hugging_face_folders_are_one_line(tmp_path, capsys):
     _hf_folder(tmp_path / "ok")
-    wrong = tmp_path / "bert"
-    wrong.mkdir()
-    (wrong / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    missing = tmp_path / "missing"
-    missing.mkdir()
-    (missing / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
-    truncated = tmp_path / "truncated"
-    truncated.mkdir()
-    (truncated / "config.json").write_text((tmp_path / "ok" / "config.json").read_text())
-    data = (tmp_path / "ok" / "model.safetensors").read_bytes()
-    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
-    for folder, message in ((wrong, "not GPT-2"), (missing, "has no model.safetensors"),
-                            (truncated, "damaged or truncated")):
+    for folder, message in bad_reference_folders(tmp_path, tmp_path / "ok", "bert"):
         code, out, err = cli(capsys, "sample", "gpt", "--pretrained", folder, "hello")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 

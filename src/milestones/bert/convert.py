@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.checkpoint import read_json
+from ..core.checkpoint import read_json, read_reference_weights
 from ..errors import UserError
 from .model import Bert, BertConfig
 
@@ -82,20 +82,10 @@ def _normalise(key: str) -> str:
 
 def load_hf(folder: str | Path) -> tuple[BertConfig, dict[str, torch.Tensor], list[str]]:
     """(config, our state dict, the names of our heads the folder did not have)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder).expanduser()
     cfg = read_config(folder)
     weights = folder / "model.safetensors"
-    if not weights.is_file():
-        other = [p.name for p in folder.glob("*.bin")]
-        hint = f" ({', '.join(other)} is a pickle, which this program does not read)" if other else ""
-        raise UserError(f"{folder} has no model.safetensors{hint}")
-    try:
-        theirs = {_normalise(k): v for k, v in load_file(str(weights)).items()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{weights} is damaged or truncated: {str(e).splitlines()[0][:120]}") from None
+    theirs = {_normalise(k): v for k, v in read_reference_weights(folder).items()}
     if "cls.predictions.bias" not in theirs and "cls.predictions.decoder.bias" in theirs:
         theirs["cls.predictions.bias"] = theirs["cls.predictions.decoder.bias"]
     with torch.device("meta"):

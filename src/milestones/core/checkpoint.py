@@ -111,6 +111,22 @@ def read_json(path: Path, missing: str) -> Any:
         raise UserError(f"{path} is damaged (not JSON)") from None
 
 
+def read_reference_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a reference library's model folder (`model.safetensors`; pickles are never
+    read), or one line saying why not."""
+    from safetensors.torch import load_file
+
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        other = [p.name for p in folder.glob("*.bin")]
+        hint = f" ({', '.join(other)} is a pickle, which this program does not read)" if other else ""
+        raise UserError(f"{folder} has no model.safetensors{hint}")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{weights} is damaged or truncated: {str(e).splitlines()[0][:120]}") from None
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write a JSON file atomically (a temporary file, flushed, renamed into place)."""
     tmp = path.with_name(f".{path.name}.tmp")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..core.checkpoint import read_json
+from ..core.checkpoint import read_json, read_reference_weights
 from ..errors import UserError
 from .model import GPT, GPTConfig
 
@@ -76,20 +76,10 @@ def read_config(folder: Path) -> GPTConfig:
 
 def load_hf(folder: str | Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
     """(config, our state dict) of a `GPT2LMHeadModel` / `GPT2Model` folder."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder).expanduser()
     cfg = read_config(folder)
     weights = folder / "model.safetensors"
-    if not weights.is_file():
-        other = [p.name for p in folder.glob("*.bin")]
-        hint = f" ({', '.join(other)} is a pickle, which this program does not read)" if other else ""
-        raise UserError(f"{folder} has no model.safetensors{hint}")
-    try:
-        theirs = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{weights} is damaged or truncated: {str(e).splitlines()[0][:120]}") from None
+    theirs = read_reference_weights(folder)
     theirs = {k.removeprefix("transformer."): v for k, v in theirs.items()}
     ours: dict[str, torch.Tensor] = {}
     shapes = _shapes(cfg)
