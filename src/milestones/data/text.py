@@ -77,9 +77,10 @@ def docstrings(root: str | Path | None = None) -> list[tuple[str, str]]:
     base = Path(root or sysconfig.get_paths()["stdlib"])
     out = []
     for path in stdlib_files(base):
-        tree = _parse(path)
-        if tree is None:
+        parsed = _source(path)
+        if parsed is None:
             continue
+        tree = parsed[1]
         rel = path.relative_to(base).parts
         package = rel[0] if len(rel) > 1 else path.stem
         for node in ast.walk(tree):
@@ -90,9 +91,11 @@ def docstrings(root: str | Path | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(path: Path) -> ast.Module | None:
+def _source(path: Path) -> tuple[str, ast.Module] | None:
+    """A file's text and syntax tree, or None when it cannot be read or parsed."""
     try:
-        return ast.parse(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        return text, ast.parse(text)
     except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
         return None
 
@@ -107,9 +110,10 @@ def english_documents(root: str | Path | None = None) -> list[str]:
 
     docs = []
     for path in stdlib_files(root):
-        tree = _parse(path)
-        if tree is None:
+        parsed = _source(path)
+        if parsed is None:
             continue
+        source, tree = parsed
         found: list[tuple[int, str]] = []  # (line, paragraph)
         for node in ast.walk(tree):
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -117,7 +121,6 @@ def english_documents(root: str | Path | None = None) -> list[str]:
                 if doc and doc.strip():
                     found.append((node.body[0].lineno, doc.strip()))
         comment, start, last = [], 0, -2
-        source = path.read_bytes().decode("utf-8")
         try:
             for tok in tokenize.generate_tokens(io.StringIO(source).readline):
                 if tok.type != tokenize.COMMENT:
