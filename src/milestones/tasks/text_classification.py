@@ -1,0 +1,89 @@
+"""Fine-tuning a pre-trained encoder to classify texts or text pairs (BERT §4.1, Fig. 4a-b).
+
+The input is [CLS] A [SEP] (B [SEP]), WordPiece tokens trimmed to the sequence length, the longer
+side first; the classifier reads the pooled [CLS] state. Each example is tokenized once; a batch
+is cut to its longest row. The examples come from data/labelled.py (a user's TSV or the embedded
+docstring task). Evaluation: accuracy and loss on the held-out test set, and accuracy on (up to
+1,000 of) the training examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.task import EpochSampler
+from ..data.labelled import LabelledText
+from .masked_lm import EncoderTask, Packed, pad_mask, pair
+
+
+def encode(data: LabelledText, tokenizer: Any, seq_len: int) -> Packed:
+    """The examples as rows (is_random holds the label)."""
+    a = tokenizer.encode_batch(data.a)
+    b = tokenizer.encode_batch(data.b) if data.b is not None else [[] for _ in a]
+    n = len(a)
+    tokens = torch.full((n, seq_len), tokenizer.pad, dtype=torch.int32)
+    types = torch.zeros((n, seq_len), dtype=torch.int8)
+    lengths = torch.zeros(n, dtype=torch.long)
+    for i in range(n):
+        ids, tt = pair(a[i], b[i], tokenizer.cls, tokenizer.sep, seq_len)
+        tokens[i, :len(ids)] = torch.tensor(ids, dtype=torch.int32)
+        types[i, :len(ids)] = torch.tensor(tt, dtype=torch.int8)
+        lengths[i] = len(ids)
+    return Packed(tokens, types, lengths, torch.tensor(data.y, dtype=torch.int8 if len(data.names) < 128
+                                                        else torch.int32))
+
+
+def batch_of(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    t = int(rows["lengths"].max())
+    return {"tokens": rows["tokens"][:, :t], "types": rows["types"][:, :t],
+            "pad": pad_mask(rows["lengths"], t), "y": rows["is_random"]}
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, rows: Packed, device: torch.device, batch: int = 64) -> torch.Tensor:
+    """Class logits (N, n_classes) of every row, in eval mode, on the CPU."""
+    was = model.training
+    model.eval()
+    out = []
+    for idx in torch.arange(len(rows)).split(batch):
+        b = {k: v.to(device) for k, v in batch_of(rows.rows(idx)).items()}
+        out.append(model.classify(model(b["tokens"], b["types"], b["pad"])).float().cpu())
+    model.train(was)
+    return torch.cat(out)
+
+
+class TextClassificationTask(EncoderTask):
+    """Fine-tuning on `train`, tested on `test` (both LabelledText). A subclass gives `name`,
+    `model_class` and the config (batch_size, seed, seq_len, optim)."""
+
+    objective = "classify"
+    eval_train_examples = 1000
+
+    def setup(self, train: LabelledText, test: LabelledText, tokenizer: Any) -> None:
+        self.labels = train.names
+        self.tokenizer = tokenizer
+        self.train_rows = encode(train, tokenizer, self.cfg.seq_len)
+        self.test_rows = encode(test, tokenizer, self.cfg.seq_len)
+        self.sampler = EpochSampler(len(train), self.cfg.batch_size, self.cfg.seed)
+
+    def examples(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return batch_of(self.train_rows.rows(idx))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], phase: str) -> tuple[torch.Tensor, dict]:
+        logits = self.heads(model)(batch)["logits"]  # (B, n_classes)
+        y = batch["y"].long()
+        return F.cross_entropy(logits.float(), y), {"acc": (logits.argmax(-1) == y).float().mean().detach()}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        y = self.test_rows.is_random.long()
+        logits = logits_of(model, self.test_rows, device)
+        n = min(self.eval_train_examples, len(self.train_rows))
+        train = Packed(*(t[:n] for t in (self.train_rows.tokens, self.train_rows.types, self.train_rows.lengths,
+                                         self.train_rows.is_random)))
+        train_acc = (logits_of(model, train, device).argmax(-1) == train.is_random.long()).float().mean()
+        return {"test_loss": float(F.cross_entropy(logits, y)),
+                "test_acc": float((logits.argmax(-1) == y).float().mean()), "train_acc": float(train_acc)}
