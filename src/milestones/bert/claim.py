@@ -96,17 +96,20 @@ def probe(task: Any, result: Result, run: Run) -> dict[str, Any]:
     runs, and records what it predicts for a few masked words."""
     if task.cfg.objective != "mlm":
         return {}
-    folder = pretrained_folder(run)
-    if ckpt.latest(folder / "ckpt") is None:
-        work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    folder = pretrained_folder(run)  # written anew by every run (a folder left by older code is replaced)
+    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    meta = {"milestone": "bert", "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
+            "command": run.command()}
+    ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
+    if folder.exists():
+        os.replace(folder, old)
+    try:
+        os.rename(work, folder)
+    except OSError:  # another process saved the same run at the same moment: the same weights
         shutil.rmtree(work, ignore_errors=True)
-        meta = {"milestone": "bert", "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
-                "command": run.command()}
-        ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
-        try:
-            os.rename(work, folder)
-        except OSError:  # another process saved the same run first
-            shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     return {"folder": str(folder), "fills": fill_masks(result.model, task.tok, PROBES)}
 
 

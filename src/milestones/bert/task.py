@@ -88,9 +88,9 @@ class Config(C.TrainConfig):
 
 
 PRESETS = {
-    "tiny": dict(steps=30, batch_size=8, eval_every=15, eval_batches=2, log_every=5, warmup_steps=3, vocab=500,
+    "tiny": dict(steps=30, batch_size=16, eval_every=15, eval_batches=2, log_every=5, warmup_steps=3, vocab=200,
                  seq_len=32,
-                 model=dict(layers=1, heads=2, d_model=32, d_ff=64, max_len=32), optim=dict(lr=1e-3)),
+                 model=dict(layers=1, heads=2, d_model=32, d_ff=64, max_len=32), optim=dict(lr=3e-3)),
     "small": dict(steps=300, batch_size=32, warmup_steps=30, eval_every=100, log_every=10, seq_len=64,
                   model=dict(layers=2, heads=4, d_model=128, d_ff=512, max_len=128),
                   optim=dict(lr=5e-4)),
@@ -252,7 +252,7 @@ class _Common:
             if fresh or unexpected:
                 raise UserError(f"--init-from {self.cfg.init_from}: weights do not fit "
                                 f"({(fresh or unexpected)[0]})")
-        return model
+        return self.freeze_unused(model)  # type: ignore[attr-defined]
 
     def save_files(self, folder: Path) -> None:
         self.tok.save(folder / TOKENIZER_FILE)

@@ -163,18 +163,31 @@ class Heads(nn.Module):
 
 
 class EncoderTask(Task):
-    """What pre-training and fine-tuning share: a forward pass through `Heads`, DDP that allows
-    the heads a step does not use, and AdamW with decay on matrices only (BERT's recipe: no decay
-    on biases and LayerNorms)."""
+    """What pre-training and fine-tuning share: a forward pass through `Heads`; the heads this
+    objective does not use frozen (they keep their weights, get no gradient and are left out of
+    the optimizer and of DDP); AdamW with decay on matrices only (BERT's recipe: no decay on
+    biases and LayerNorms)."""
 
     objective = "mlm"
+
+    def unused_heads(self) -> tuple[str, ...]:
+        """Names of the model's modules this objective leaves out."""
+        if self.objective == "classify":
+            return ("mlm", "nsp")
+        return ("classifier",) if self.cfg.nsp else ("classifier", "pooler", "nsp")
+
+    def freeze_unused(self, model: nn.Module) -> nn.Module:
+        for name in self.unused_heads():
+            part = getattr(model, name, None)
+            if part is not None:
+                part.requires_grad_(False)
+        return model
 
     def heads(self, model: nn.Module) -> nn.Module:
         return model if isinstance(model, nn.parallel.DistributedDataParallel) else Heads(model, self.objective)
 
     def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
-        return nn.parallel.DistributedDataParallel(Heads(model, self.objective), device_ids=device_ids,
-                                                   find_unused_parameters=True)
+        return nn.parallel.DistributedDataParallel(Heads(model, self.objective), device_ids=device_ids)
 
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         from ..optim import build as build_optimizer
