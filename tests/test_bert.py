@@ -149,7 +149,8 @@ def test_wordpiece_from_a_vocab_equals_transformers_bert_tokenizer(tmp_path, low
     trained.save_vocab(tmp_path / "vocab.txt")
     ours = WordPieceTokenizer.from_vocab(tmp_path / "vocab.txt", lowercase=lowercase)
     ref = transformers.BertTokenizer.from_pretrained(tmp_path, do_lower_case=lowercase)
-    for text in ("The quick brown fox, naïve café.", "Don't re-use 42 UNSEEN words!", TEXT[:60]):
+    for text in ("The quick brown fox, naïve café.", "Don't re-use 42 UNSEEN words!", TEXT[:60],
+                 "The [MASK] sat [SEP] on it"):
         assert ours.encode(text) == ref(text, add_special_tokens=False)["input_ids"]
     ours.save(tmp_path / "tokenizer.json")
     again = load_tokenizer(tmp_path / "tokenizer.json")
@@ -419,3 +420,31 @@ def test_reproduce_tiny_in_a_subprocess(tmp_path):
     r = run_cli("reproduce", "bert", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "few-labels" in r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["mlm", "classify"])
+def test_two_process_gloo_equals_one_process(tmp_path, objective):
+    """DDP through the Heads module, with NSP on in pre-training: the masking and its loss weights
+    are those of the whole batch, so two ranks give one process's weights."""
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from milestones.core import checkpoint
+
+    args = ["train", "bert", "--preset", "tiny", "--objective", objective, "--steps", "3", "--batch-size", "8",
+            "--dropout", "0", "--tensorboard", "false"] + (["--nsp", "true"] if objective == "mlm" else [])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {"one": [sys.executable, "-m", "milestones", *args],
+            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    "29547" if objective == "mlm" else "29548", "-m", "milestones", *args]}
+    for name, command in runs.items():
+        r = subprocess.run([*command, "--out", str(tmp_path / name)], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (load_file(str(checkpoint.latest(tmp_path / n / "ckpt") / "model.safetensors")) for n in runs)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
