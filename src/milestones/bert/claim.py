@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..core import checkpoint as ckpt
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
 from ..core.config import to_dict
 from ..core.trainer import Result
 from ..data import labelled
@@ -252,8 +252,8 @@ def measure_own(ctx: Context) -> Measured:
         bx.set_ylabel("MLM loss (nats)")
         bx.set_title("Masked-word loss during pre-training", fontsize=10)
         bx.legend(fontsize=8)
-        bx.text(0.02, 0.02, "\n".join(fills), transform=bx.transAxes, fontsize=7, va="bottom", family="monospace",
-                wrap=True)
+        bx.text(0.2, 0.8, f"what it predicts (seed {ctx.seeds[0]}):\n" + "\n".join(fills), transform=bx.transAxes,
+                fontsize=7, va="top", family="monospace", bbox=dict(facecolor="white", alpha=0.85, lw=0))
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
@@ -273,7 +273,18 @@ CLAIMS = [
           f"on the docstring task (7 packages), all-MiniLM-L6-v2 fine-tuned in our BERT beats the same "
           f"architecture from random initialisation, trained alike, by at least {MINILM_MARGIN:.0f} points of "
           f"test accuracy at the smallest budget (16 labelled docstrings per package)",
-          measure_minilm, budget_note="twelve fine-tuning runs of a 6-layer BERT: about 3 minutes on 2 cores"),
+          measure_minilm, budget_note="twelve fine-tuning runs of a 6-layer BERT beside the next claim's three "
+                                      "pre-training runs: about 4 minutes on 2 cores (AMD EPYC)",
+          reference=Reference(
+              10, 10, "milestones reproduce bert --seeds 10",
+              "at 16 labels per package MiniLM fine-tuned 66.6-75.7% (median 71.6) vs the same architecture from "
+              "scratch 18.0-37.1% (median 28.7): gains +34.6 to +49.4; at 64 labels 74.3-81.4% (median 78.7) vs "
+              "14.3-19.7%; TF-IDF + logistic regression 67.0% and 82.0% (medians)",
+              "the pre-trained network starts with features that separate the packages, so 100 steps on 112 "
+              "docstrings suffice; the same six post-LN layers from random weights, given the same 100 steps, "
+              "memorise the 112 but generalise poorly, and with 448 (64 per package, under two epochs) they "
+              "do not leave chance. At 64 labels the bag of words overtakes the fine-tuned MiniLM (82.0 vs 78.7): "
+              "package names and identifiers in docstrings are strong word-level cues")),
     Claim("bert", "own-pretraining", "Our own pre-training on the standard library helps fine-tuning",
           "Devlin et al. 2019 §3.1 and Table 1: masked-language-model pre-training on unlabelled text (3.3 B words) "
           "is what lifts the fine-tuned scores",
@@ -281,6 +292,18 @@ CLAIMS = [
           f"a small BERT (2 layers, hidden 128) pre-trained by masked language modelling on the standard "
           f"library's English, then fine-tuned, beats the same model from scratch by at least {OWN_MARGIN:.0f} "
           f"points of test accuracy at 16 labelled docstrings per package",
-          measure_own, budget_note="three pre-training runs and twelve small fine-tuning runs: about 2 minutes on "
-                                   "2 cores"),
+          measure_own, budget_note="three pre-training runs (beside the previous claim's runs) and twelve small "
+                                   "fine-tuning runs: about 1 minute more on 2 cores (AMD EPYC)",
+          reference=Reference(
+              0, 10, "milestones reproduce bert --seeds 10",
+              "pre-trained 43.7-54.9% (median 51.6) vs from scratch 50.0-62.9% (median 55.4) at 16 labels per "
+              "package, gains -13.4 to +1.7; at 64 labels medians 72.0 vs 74.7; held-out masked-word accuracy "
+              "after pre-training 18.4-20.0%, and its fillers are the commonest words ('the', 'a', 'of')",
+              "a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
+              "word frequencies, not language: its masked-word accuracy stays near 19% and its fillers are "
+              "function words, and fine-tuning from those weights is no better than from random ones. The "
+              "MiniLM claim shows what pre-training at scale (billions of tokens) gives the same kind of "
+              "network. Pilots on seeds 100-102 also tried 1,500 steps of 64-token sequences (MLM accuracy 22%, "
+              "+8 points on one seed), a 2,000-piece vocabulary without dropout at lr 2e-3 (21%: -3 to -9 "
+              "points), and shorter or longer fine-tuning")),
 ]
