@@ -72,7 +72,7 @@ BAD = [
     (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step,inverse_sqrt}"),
     (["train", "resnet", "--preset", "huge"], "unknown preset"),
     (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
-    (["train", "bert"], "not built yet"),
+    (["train", "simclr"], "not built yet"),
     (["frobnicate"], "unknown verb"),
     (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
     (["reproduce", "adam", "--first-seed", "-1"], "--first-seed must be at least 0"),
