@@ -250,10 +250,10 @@ def test_pack_fills_sequences_and_pairs_half_the_time_with_another_document():
     docs = [[[d * 100 + s * 10 + t for t in range(1, 6)] for s in range(8)] for d in range(1, 40)]
     plain = pack(docs, 24, cls=1, sep=2, pad=0, nsp=False)
     assert (plain.lengths <= 24).all() and plain.lengths.float().mean() > 20
-    assert (plain.tokens[:, 0] == 1).all() and (plain.types == 0).all() and (plain.is_random == 0).all()
+    assert (plain.tokens[:, 0] == 1).all() and (plain.types == 0).all() and (plain.label == 0).all()
     paired = pack(docs, 24, cls=1, sep=2, pad=0, nsp=True)
-    assert 0.3 < paired.is_random.float().mean() < 0.7
-    for row, n, rand in zip(paired.tokens, paired.lengths, paired.is_random):
+    assert 0.3 < paired.label.float().mean() < 0.7
+    for row, n, rand in zip(paired.tokens, paired.lengths, paired.label):
         seps = (row[:n] == 2).nonzero().flatten().tolist()
         assert len(seps) == 2 and seps[1] == n - 1
         a, b = row[1:seps[0]], row[seps[0] + 1:seps[1]]

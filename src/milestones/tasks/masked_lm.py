@@ -60,22 +60,22 @@ def mask_tokens(tokens: torch.Tensor, special: torch.Tensor, mask_id: int, vocab
 
 @dataclass
 class Packed:
-    """Examples as rows: token ids (N, T) padded with `pad`, token types (N, T), lengths (N,) and
-    next-sentence labels (N,) (0: B follows A; 1: B is random; all 0 without NSP)."""
+    """Examples as rows: token ids (N, T) padded with `pad`, token types (N, T), lengths (N,) and a
+    label per row (N,): pre-training's next-sentence label (0: B follows A; 1: B is random; all 0
+    without NSP), or fine-tuning's class."""
 
     tokens: torch.Tensor
     types: torch.Tensor
     lengths: torch.Tensor
-    is_random: torch.Tensor
+    label: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def rows(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The examples at `idx`."""
-        t = self.tokens.shape[1]
-        return {"tokens": self.tokens[idx, :t].long(), "types": self.types[idx, :t].long(),
-                "lengths": self.lengths[idx], "is_random": self.is_random[idx].long()}
+        """The examples at `idx`, as int64 tensors."""
+        return {"tokens": self.tokens[idx].long(), "types": self.types[idx].long(),
+                "lengths": self.lengths[idx], "label": self.label[idx].long()}
 
 
 def pair(a: list[int], b: list[int], cls: int, sep: int, budget: int) -> tuple[list[int], list[int]]:
@@ -105,10 +105,10 @@ def pack(documents: list[list[list[int]]], seq_len: int, cls: int, sep: int, pad
             size += len(sent)
             if size < target and i < len(doc) - 1:
                 continue
-            if nsp and len(chunk) >= 2:
-                cut = rng.randint(1, len(chunk) - 1)
+            if nsp:  # a chunk of one sentence always gets a random B (as the released code does)
+                cut = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
                 a = [t for s in chunk[:cut] for t in s]
-                if rng.random() < 0.5 and len(documents) > 1:
+                if (len(chunk) == 1 or rng.random() < 0.5) and len(documents) > 1:
                     other = rng.randrange(len(documents) - 1)
                     other += other >= d  # any document but this one
                     start = rng.randrange(max(1, len(documents[other])))
@@ -223,7 +223,7 @@ class MaskedLMTask(EncoderTask):
         inputs, labels = mask_tokens(rows["tokens"], special, tok.mask, tok.vocab_size, g,
                                      random_ids=self.random_ids)
         batch = {"tokens": inputs, "types": rows["types"], "pad": pad, "labels": labels,
-                 "is_random": rows["is_random"]}
+                 "is_random": rows["label"]}
         if keep is not None:  # weigh the shard's mean loss so that shards add up to the batch's mean
             total = int((labels != IGNORE).sum())
             batch = {k: v[keep] for k, v in batch.items()}

@@ -21,7 +21,7 @@ from .masked_lm import EncoderTask, Packed, pad_mask, pair
 
 
 def encode(data: LabelledText, tokenizer: Any, seq_len: int) -> Packed:
-    """The examples as rows (is_random holds the label)."""
+    """The examples as rows, with their classes."""
     a = tokenizer.encode_batch(data.a)
     b = tokenizer.encode_batch(data.b) if data.b is not None else [[] for _ in a]
     n = len(a)
@@ -40,7 +40,7 @@ def encode(data: LabelledText, tokenizer: Any, seq_len: int) -> Packed:
 def batch_of(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     t = int(rows["lengths"].max())
     return {"tokens": rows["tokens"][:, :t], "types": rows["types"][:, :t],
-            "pad": pad_mask(rows["lengths"], t), "y": rows["is_random"]}
+            "pad": pad_mask(rows["lengths"], t), "y": rows["label"]}
 
 
 @torch.no_grad()
@@ -79,11 +79,11 @@ class TextClassificationTask(EncoderTask):
         return F.cross_entropy(logits.float(), y), {"acc": (logits.argmax(-1) == y).float().mean().detach()}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        y = self.test_rows.is_random.long()
+        y = self.test_rows.label.long()
         logits = logits_of(model, self.test_rows, device)
         n = min(self.eval_train_examples, len(self.train_rows))
         train = Packed(*(t[:n] for t in (self.train_rows.tokens, self.train_rows.types, self.train_rows.lengths,
-                                         self.train_rows.is_random)))
-        train_acc = (logits_of(model, train, device).argmax(-1) == train.is_random.long()).float().mean()
+                                         self.train_rows.label)))
+        train_acc = (logits_of(model, train, device).argmax(-1) == train.label.long()).float().mean()
         return {"test_loss": float(F.cross_entropy(logits, y)),
                 "test_acc": float((logits.argmax(-1) == y).float().mean()), "train_acc": float(train_acc)}
