@@ -2,6 +2,7 @@
 
   adam.py     Adam, AdamW, AdaMax (the Adam milestone: Kingma & Ba 2015)
   classic.py  SGD with (Nesterov) momentum, AdaGrad, RMSProp, AdaDelta (the baselines it beat)
+  lars.py     LARS, layer-wise trust ratios for large batches (SimCLR's; not yet in OptimConfig)
 
 `OptimConfig` is nested in every milestone's config as `cfg.optim`; `build(cfg.optim, params)`
 makes the optimizer it names. Each is our own `torch.optim.Optimizer`, equal to torch.optim's

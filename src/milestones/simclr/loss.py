@@ -1,0 +1,28 @@
+"""NT-Xent, SimCLR's contrastive loss (Chen, Kornblith, Norouzi, Hinton 2020, §2.1, Eq. 1).
+
+A batch of N images gives 2N views, two per image. Each view's positive is its partner; the
+other 2N - 2 views are its negatives. With sim(u, v) = u.v / (|u| |v|) and temperature tau,
+
+    l(i, j) = -log exp(sim(z_i, z_j) / tau) / sum_{k != i} exp(sim(z_i, z_k) / tau)
+
+and the loss is the mean of l over all 2N ordered positive pairs: a 2N-way cross-entropy per view
+whose target is its partner, with its own similarity left out. Parity: tests/test_simclr.py
+against lightly's NTXentLoss and an explicit loop over pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """The loss of two views (N, D) each, row i of z1 and of z2 from the same image."""
+    if temperature <= 0:
+        raise ValueError(f"the temperature must be above 0, got {temperature}")
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2N, D), unit rows
+    logits = z @ z.T / temperature  # (2N, 2N) cosine similarities over tau
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))  # k != i
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # view i's positive
+    return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), partner)  # bf16 -> fp32

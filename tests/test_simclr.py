@@ -1,0 +1,74 @@
+"""SimCLR (being built: its loss and optimizer so far): NT-Xent against lightly's NTXentLoss and an
+explicit loop over pairs; LARS against lightly's LARS over 100 steps, with biases and BatchNorm in
+a group without decay (left out of the adaptation, as SimCLR does)."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from milestones.optim.lars import LARS
+from milestones.simclr.loss import nt_xent
+
+lightly = pytest.importorskip("lightly")
+
+
+@pytest.mark.parametrize("n, temperature", [(1, 0.5), (2, 0.1), (8, 0.5), (64, 0.2)])
+def test_nt_xent_equals_lightly_and_a_loop_over_pairs(n, temperature):
+    from lightly.loss import NTXentLoss
+
+    g = torch.Generator().manual_seed(n)
+    z1, z2 = (torch.randn(n, 16, generator=g, dtype=torch.float64) for _ in range(2))
+    ours = nt_xent(z1, z2, temperature)
+    assert abs(float(ours) - float(NTXentLoss(temperature=temperature)(z1, z2))) < 1e-6
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    total = 0.0
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)  # the other view of the same image
+        denominator = sum(math.exp(float(z[i] @ z[k]) / temperature) for k in range(2 * n) if k != i)
+        total -= math.log(math.exp(float(z[i] @ z[j]) / temperature) / denominator)
+    assert abs(float(ours) - total / (2 * n)) < 1e-6
+
+
+def test_nt_xent_gradients_equal_lightly():
+    from lightly.loss import NTXentLoss
+
+    z1, z2 = torch.randn(32, 8, dtype=torch.float64, requires_grad=True), torch.randn(32, 8, dtype=torch.float64)
+    nt_xent(z1, z2, 0.2).backward()
+    ours = z1.grad.clone()
+    z1.grad = None
+    NTXentLoss(temperature=0.2)(z1, z2).backward()
+    assert torch.allclose(ours, z1.grad, atol=1e-9)
+
+
+def test_nt_xent_refuses_a_temperature_of_zero():
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent(torch.randn(2, 3), torch.randn(2, 3), 0.0)
+
+
+def test_lars_equals_lightly_over_100_steps():
+    from lightly.utils.lars import LARS as Reference
+
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.BatchNorm1d(20), torch.nn.ReLU(),
+                               torch.nn.Linear(20, 3))
+    ref, start = copy.deepcopy(ours), copy.deepcopy(ours)
+
+    def groups(model):  # SimCLR: no decay and no adaptation for biases and BatchNorm
+        ps = list(model.parameters())
+        return [{"params": [p for p in ps if p.dim() > 1]},
+                {"params": [p for p in ps if p.dim() <= 1], "weight_decay": 0.0}]
+
+    opt_ours = LARS(groups(ours), lr=0.5, momentum=0.9, weight_decay=1e-4)
+    opt_ref = Reference(groups(ref), lr=0.5, momentum=0.9, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(100):
+        x, y = torch.randn(32, 10, generator=g), torch.randint(0, 3, (32,), generator=g)
+        for model, opt in ((ours, opt_ours), (ref, opt_ref)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(ours[0].weight, start[0].weight, atol=1e-3)  # and they moved
