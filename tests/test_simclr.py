@@ -72,3 +72,25 @@ def test_lars_equals_lightly_over_100_steps():
     for p, q in zip(ours.parameters(), ref.parameters()):
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(ours[0].weight, start[0].weight, atol=1e-3)  # and they moved
+
+
+def test_augmentations_draw_their_own_parameters_for_every_image():
+    from milestones.simclr.augment import Augment
+
+    g = torch.Generator().manual_seed(0)
+    same = torch.rand(1, 3, 16, 16).expand(64, 3, 16, 16).contiguous()  # one image, 64 times
+    views = Augment().images(same, g)
+    assert views.shape == same.shape and 0 <= float(views.min()) and float(views.max()) <= 1
+    assert len({tuple(v.flatten()[:20].tolist()) for v in views}) == 64  # 64 different views
+    flipped = Augment(crop=False, jitter=False, grey=False).images(same, torch.Generator().manual_seed(1))
+    mirrored = [bool(torch.allclose(v, same[0].flip(-1), atol=1e-5)) for v in flipped]
+    kept = [bool(torch.allclose(v, same[0], atol=1e-5)) for v in flipped]
+    assert all(m or k for m, k in zip(mirrored, kept)) and 10 < sum(mirrored) < 54  # each image its own coin
+    off = Augment(crop=False, flip=False, jitter=False, grey=False).images(same, g)
+    assert torch.allclose(off, same, atol=1e-5)  # every augmentation can be turned off
+    signal = torch.randn(1, 1, 40).expand(32, 1, 40).contiguous()
+    shifted = Augment(scale=False, noise=0.0).signals(signal, g)
+    rolls = [next(s for s in range(-10, 11) if torch.equal(v[0], signal[0, 0].roll(s))) for v in shifted]
+    assert len(set(rolls)) > 5
+    same_again = Augment().signals(signal, torch.Generator().manual_seed(3))
+    assert torch.equal(same_again, Augment().signals(signal, torch.Generator().manual_seed(3)))
