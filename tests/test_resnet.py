@@ -51,6 +51,17 @@ def test_cifar_resnets_and_plain_twins():
         cifar_resnet(21)
 
 
+def test_small_stem_keeps_the_resolution_of_small_images():
+    """SimCLR's ResNet for CIFAR-10: ResNet-18's stages behind a 3x3 stride-1 stem without max-pool
+    (the stem has 64 x 3 x 3 x 3 weights instead of 64 x 3 x 7 x 7)."""
+    small, large = resnet(18, small_stem=True), resnet(18)
+    assert sum(p.numel() for p in large.parameters()) - sum(p.numel() for p in small.parameters()) == 64 * 3 * 40
+    x = torch.randn(2, 3, 32, 32)
+    first = small.relu(small.bn1(small.conv1(x)))
+    assert small.maxpool(first).shape == (2, 64, 32, 32)  # no down-sampling before the first stage
+    assert small.features(x).shape == (2, 512) and large.features(x).shape == (2, 512)
+
+
 def test_residual_block_is_identity_when_its_branch_is_zero():
     block = BasicBlock(8, 8).eval()
     torch.nn.init.zeros_(block.bn2.weight)  # F(x) = 0

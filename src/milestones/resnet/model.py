@@ -117,6 +117,9 @@ class ResNetConfig:
     inputs up to 64 px and for signals, imagenet above."""
     plain: bool = False
     """Remove the shortcuts: the plain twin of the same depth (§4.1)."""
+    small_stem: bool = False
+    """ImageNet style on small images: a 3x3 stride-1 first convolution and no max-pool (SimCLR's
+    ResNet for CIFAR-10, Chen et al. 2020 App. B.9)."""
     widths: tuple[Positive[int], ...] = (16, 32, 64)
     """CIFAR style: maps in each stage (§4.2: 16, 32, 64)."""
     n_classes: FromData[int] = 1000
@@ -153,8 +156,12 @@ class ResNet(nn.Module):
             block = BasicBlock if kind == "basic" else Bottleneck
             widths = (64, 128, 256, 512)
             stem_c = 64
-            self.conv1 = Conv(cfg.in_channels, stem_c, 7, stride=2, padding=3, bias=False)
-            self.maxpool: nn.Module = (nn.MaxPool1d if cfg.dims == 1 else nn.MaxPool2d)(3, stride=2, padding=1)
+            if cfg.small_stem:
+                self.conv1 = Conv(cfg.in_channels, stem_c, 3, padding=1, bias=False)
+                self.maxpool: nn.Module = nn.Identity()
+            else:
+                self.conv1 = Conv(cfg.in_channels, stem_c, 7, stride=2, padding=3, bias=False)
+                self.maxpool = (nn.MaxPool1d if cfg.dims == 1 else nn.MaxPool2d)(3, stride=2, padding=1)
         else:
             block = BasicBlock
             counts = ((cfg.depth - 2) // (2 * len(cfg.widths)),) * len(cfg.widths)
