@@ -81,3 +81,33 @@ def bad_reference_folders(tmp_path, ok, other_type):
     data = (ok / "model.safetensors").read_bytes()
     (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
     return [(wrong, "not "), (missing, "has no model.safetensors"), (truncated, "damaged or truncated")]
+
+
+def assert_sigterm_resume_is_exact(name, overrides, stop_at, tmp_path):
+    """Train `name` at the tiny preset with `overrides` straight through, and again with SIGTERM sent
+    before step `stop_at`, then resumed from the checkpoint the signal wrote (the task rebuilt from
+    it, as the CLI does): the two final weights must be equal bit for bit."""
+    import signal
+
+    from milestones import registry
+    from milestones.core import checkpoint
+    from milestones.core.trainer import Interrupted, train
+
+    m = registry.get(name)
+    cfg = m.config("tiny", dict(tensorboard=False, **overrides))
+    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
+    task = m.make_task(cfg)
+    original = task.batch
+
+    def batch(step, shard):
+        if step == stop_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(step, shard)
+
+    task.batch = batch
+    with pytest.raises(Interrupted):
+        train(task, tmp_path / "cut", verbose=False)
+    resumed_task = m.make_task(cfg, resume_from=checkpoint.latest(tmp_path / "cut" / "ckpt"))
+    resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k

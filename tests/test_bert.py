@@ -14,7 +14,7 @@ from milestones.bert import convert
 from milestones.bert.model import NAMED, Bert, BertConfig, encoder_parameters
 from milestones.errors import UserError
 
-from conftest import bad_reference_folders, cli, run_cli, tiny_claims
+from conftest import assert_sigterm_resume_is_exact, bad_reference_folders, cli, run_cli, tiny_claims
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()
@@ -371,31 +371,7 @@ def test_the_docstring_task_has_seven_packages_and_a_fixed_test_set():
 def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path):
     """Pre-training with dropout and NSP: the masking of every step, the RNG, the optimizer and
     the tokenizer saved with the checkpoint must all come back."""
-    import os
-    import signal
-
-    from milestones import registry
-    from milestones.core import checkpoint
-    from milestones.core.trainer import Interrupted, train
-
-    m = registry.get("bert")
-    cfg = m.config("tiny", dict(steps=12, tensorboard=False, nsp=True))
-    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
-    task = m.make_task(cfg)
-    original = task.batch
-
-    def batch(step, shard):
-        if step == 5:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(step, shard)
-
-    task.batch = batch
-    with pytest.raises(Interrupted):
-        train(task, tmp_path / "cut", verbose=False)
-    resumed_task = m.make_task(cfg, resume_from=checkpoint.latest(tmp_path / "cut" / "ckpt"))
-    resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
-    for k in full:
-        assert torch.equal(full[k], resumed[k]), k
+    assert_sigterm_resume_is_exact("bert", dict(steps=12, nsp=True), 5, tmp_path)
 
 
 def test_gradient_accumulation_sees_the_masking_one_batch_would(tmp_path):

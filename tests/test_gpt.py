@@ -16,7 +16,7 @@ from milestones.gpt.model import GPT, NAMED, GPTConfig, count_parameters
 from milestones.nn.attention import KVCache
 from milestones.nn.decoding import sample_next
 
-from conftest import bad_reference_folders, cli, run_cli, tiny_claims
+from conftest import assert_sigterm_resume_is_exact, bad_reference_folders, cli, run_cli, tiny_claims
 
 transformers = pytest.importorskip("transformers")
 transformers.utils.logging.disable_progress_bar()  # its bars would mix with the CLI's one-line errors
@@ -299,32 +299,7 @@ def test_reproduce_tiny_in_a_subprocess(tmp_path):
 def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path):
     """Dropout on and a cosine schedule, so the restored RNG, optimizer and schedule all matter;
     the resumed run reads the tokenizer saved with its checkpoint."""
-    import os
-    import signal
-
-    from milestones import registry
-    from milestones.core.trainer import Interrupted, train
-
-    m = registry.get("gpt")
-    cfg = m.config("tiny", dict(steps=16, tensorboard=False, model=dict(dropout=0.1)))
-    full = train(m.make_task(cfg), tmp_path / "full", verbose=False).model.state_dict()
-    task = m.make_task(cfg)
-    original = task.batch
-
-    def batch(step, shard):
-        if step == 7:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(step, shard)
-
-    task.batch = batch
-    with pytest.raises(Interrupted):
-        train(task, tmp_path / "cut", verbose=False)
-    from milestones.core import checkpoint
-
-    resumed_task = m.make_task(cfg, resume_from=checkpoint.latest(tmp_path / "cut" / "ckpt"))
-    resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
-    for k in full:
-        assert torch.equal(full[k], resumed[k]), k
+    assert_sigterm_resume_is_exact("gpt", dict(steps=16, model=dict(dropout=0.1)), 7, tmp_path)
 
 
 @pytest.mark.slow
