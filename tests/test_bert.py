@@ -395,7 +395,9 @@ def test_claim_protocol_at_the_tiny_preset(tmp_path):
 def test_reproduce_tiny_in_a_subprocess(tmp_path):
     r = run_cli("reproduce", "bert", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "few-labels" in r.stdout
+    own = json.loads((tmp_path / "claims" / "own-pretraining" / "evidence.json").read_text())
+    assert "few-labels:" in r.stdout and "own-pretraining:" in r.stdout
+    assert any("--objective mlm" in c for c in own["runs"]) and any("--init-from" in c for c in own["runs"])
 
 
 @pytest.mark.slow
