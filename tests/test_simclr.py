@@ -1,6 +1,7 @@
-"""SimCLR (being built: its loss and optimizer so far): NT-Xent against lightly's NTXentLoss and an
-explicit loop over pairs; LARS against lightly's LARS over 100 steps, with biases and BatchNorm in
-a group without decay (left out of the adaptation, as SimCLR does)."""
+"""SimCLR (being built: its loss, optimizer, augmentations and network so far; not yet in the
+registry): NT-Xent against lightly's NTXentLoss and an explicit loop over pairs; LARS against
+lightly's LARS over 100 steps, with biases and BatchNorm in a group without decay (left out of the
+adaptation, as SimCLR does); augmentations drawn per image; h and z of the network."""
 
 import copy
 import math
@@ -94,3 +95,22 @@ def test_augmentations_draw_their_own_parameters_for_every_image():
     assert len(set(rolls)) > 5
     same_again = Augment().signals(signal, torch.Generator().manual_seed(3))
     assert torch.equal(same_again, Augment().signals(signal, torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("head", ["mlp", "linear", "none"])
+def test_the_network_gives_h_and_z_for_signals_and_images(head):
+    from milestones.resnet.model import ResNetConfig
+    from milestones.simclr.model import SimCLR, SimCLRConfig
+
+    signals = SimCLR(SimCLRConfig(head=head, n_classes=10,
+                                  encoder=ResNetConfig(depth=8, style="cifar", widths=(32, 64, 128), dims=1,
+                                                       in_channels=1, n_classes=1)))
+    h = signals(torch.randn(4, 1, 40))
+    assert h.shape == (4, 128) and signals.project(h).shape == (4, 128) and signals.classify(h).shape == (4, 10)
+    assert not any(name.startswith("encoder.fc") for name, _ in signals.named_parameters())
+    images = SimCLR(SimCLRConfig(head=head, encoder=ResNetConfig(depth=18, style="imagenet", small_stem=True,
+                                                                 n_classes=1)))
+    h = images(torch.randn(2, 3, 32, 32))
+    assert h.shape == (2, 512) and images.project(h).shape == (2, 128 if head != "none" else 512)
+    with pytest.raises(ValueError, match="no classifier"):
+        images.classify(h)
