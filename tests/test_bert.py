@@ -426,3 +426,23 @@ def test_two_process_gloo_equals_one_process(tmp_path, objective):
     a, b = (load_file(str(checkpoint.latest(tmp_path / n / "ckpt") / "model.safetensors")) for n in runs)
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_pre_training_on_a_users_text_files(tmp_path, capsys):
+    """Each .txt file is a document, and blank lines separate documents within one; one document
+    is too few (a tenth is held out)."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    story = "The cat sat on the mat. It was warm there. The dog came in. Then it slept by the door. "
+    (folder / "a.txt").write_text((story * 4 + "\n\n") * 6)
+    (folder / "b.txt").write_text(story * 5)
+    from milestones.data.text import user_documents
+
+    assert len(user_documents(folder)) == 7
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--data", folder, "--vocab", "60",
+                         "--batch-size", "4", "--steps", "3", "--out", tmp_path / "run", "--tensorboard", "false")
+    assert code == 0, err
+    one = tmp_path / "one.txt"
+    one.write_text(story * 3)
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--data", one, "--out", tmp_path / "r2")
+    assert code == 2 and "one document" in err and len(err.strip().splitlines()) == 1
