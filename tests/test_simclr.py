@@ -1,7 +1,8 @@
-"""SimCLR (being built: its loss, optimizer, augmentations and network so far; not yet in the
-registry): NT-Xent against lightly's NTXentLoss and an explicit loop over pairs; LARS against
+"""SimCLR (being built: its loss, optimizer, augmentations, network and evaluation so far; not yet
+in the registry): NT-Xent against lightly's NTXentLoss and an explicit loop over pairs; LARS against
 lightly's LARS over 100 steps, with biases and BatchNorm in a group without decay (left out of the
-adaptation, as SimCLR does); augmentations drawn per image; h and z of the network."""
+adaptation, as SimCLR does); augmentations drawn per image; h and z of the network; features leave the encoder frozen
+(weights and BatchNorm statistics); the weighted kNN monitor equals a direct vote."""
 
 import copy
 import math
@@ -114,3 +115,39 @@ def test_the_network_gives_h_and_z_for_signals_and_images(head):
     assert h.shape == (2, 512) and images.project(h).shape == (2, 128 if head != "none" else 512)
     with pytest.raises(ValueError, match="no classifier"):
         images.classify(h)
+
+
+def test_features_leave_the_encoder_frozen_in_weights_and_batchnorm_statistics():
+    from milestones.resnet.model import ResNetConfig
+    from milestones.simclr.evaluate import features, linear_probe
+    from milestones.simclr.model import SimCLR, SimCLRConfig
+
+    model = SimCLR(SimCLRConfig(encoder=ResNetConfig(depth=8, style="cifar", widths=(8, 8, 8), dims=1,
+                                                     in_channels=1, n_classes=1))).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(64, 1, 40) * 3 + 1  # statistics far from BatchNorm's initial ones
+    h = features(model, x)
+    assert h.shape == (64, 8) and model.training  # eval mode inside, the caller's mode restored
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # running means and variances included
+    y = (x.mean(dim=(1, 2)) > 1).long()
+    assert 0.0 <= linear_probe(h[:48], y[:48], h[48:], y[48:]) <= 1.0
+
+
+def test_knn_accuracy_equals_a_direct_vote():
+    from milestones.simclr.evaluate import knn_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    train_h, test_h = torch.randn(200, 6, generator=g), torch.randn(50, 6, generator=g)
+    train_y, test_y = torch.randint(0, 4, (200,), generator=g), torch.randint(0, 4, (50,), generator=g)
+    right = 0
+    for h, y in zip(test_h, test_y):
+        sims = [float(torch.nn.functional.cosine_similarity(h, t, dim=0)) for t in train_h]
+        best = sorted(range(200), key=lambda i: -sims[i])[:5]
+        votes = [0.0] * 4
+        for i in best:
+            votes[int(train_y[i])] += math.exp(sims[i] / 0.1)
+        right += int(max(range(4), key=lambda c: votes[c]) == int(y))
+    assert knn_accuracy(train_h, train_y, test_h, test_y, k=5, chunk=7) == right / 50
+    centres = torch.randn(4, 6, generator=g) * 10
+    assert knn_accuracy(centres[train_y] + train_h, train_y, centres[test_y] + test_h, test_y) == 1.0
