@@ -276,9 +276,10 @@ class Pretraining(_Common, MaskedLMTask):
             return pack([[next(it) for _ in doc] for doc in sents], cfg.seq_len, tok.cls, tok.sep, tok.pad, cfg.nsp)
 
         train, val = packed(docs), packed(held_out)
-        if len(train) < cfg.batch_size // 2 or len(val) == 0:
-            raise UserError(f"the text makes {len(train)} training and {len(val)} held-out sequences of "
-                            f"{cfg.seq_len} tokens; bring more text or lower --seq-len")
+        if len(train) < cfg.batch_size or len(val) == 0:
+            raise UserError(f"the text makes {len(train)} training and {len(val)} held-out sequences of up to "
+                            f"{cfg.seq_len} tokens, for batches of {cfg.batch_size}; bring more text or lower "
+                            "--batch-size or --seq-len")
         self.setup(train, val, tok)
 
 
