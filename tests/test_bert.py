@@ -49,16 +49,21 @@ def test_encoder_parameter_counts_equal_transformers(name, expected):
     assert sum(p.numel() for p in ref.parameters()) == expected
 
 
-def test_encoder_and_pooler_equal_bert_model_with_padding_and_two_segments(tmp_path):
-    torch.manual_seed(0)
-    ref = transformers.BertModel(_hf_config()).eval()
+def _both(ref, tmp_path):
+    """The reference saved and loaded into ours; both run on the same padded two-segment batch:
+    (ours, their output, our hidden states, the positions that are not padding)."""
     ref.save_pretrained(tmp_path)
     ours = convert.from_hf(tmp_path)
     tokens, types, mask = _inputs()
     with torch.no_grad():
-        out = ref(input_ids=tokens, token_type_ids=types, attention_mask=mask)
-        h = ours(tokens, types, pad_mask=mask == 0)
-        keep = mask.bool()
+        return ours, ref(input_ids=tokens, token_type_ids=types, attention_mask=mask), \
+            ours(tokens, types, pad_mask=mask == 0), mask.bool()
+
+
+def test_encoder_and_pooler_equal_bert_model_with_padding_and_two_segments(tmp_path):
+    torch.manual_seed(0)
+    ours, out, h, keep = _both(transformers.BertModel(_hf_config()).eval(), tmp_path)
+    with torch.no_grad():
         assert (h[keep] - out.last_hidden_state[keep]).abs().max() < 1e-5
         assert (ours.pooled(h) - out.pooler_output).abs().max() < 1e-5
     _, _, absent = convert.load_hf(tmp_path)
@@ -71,13 +76,8 @@ def test_mlm_and_nsp_logits_equal_bert_for_pre_training(tmp_path):
     ref = transformers.BertForPreTraining(_hf_config()).eval()
     with torch.no_grad():
         ref.cls.predictions.bias.normal_()  # not zero, so the bias's mapping is tested
-    ref.save_pretrained(tmp_path)
-    ours = convert.from_hf(tmp_path)
-    tokens, types, mask = _inputs()
+    ours, out, h, keep = _both(ref, tmp_path)
     with torch.no_grad():
-        out = ref(input_ids=tokens, token_type_ids=types, attention_mask=mask)
-        h = ours(tokens, types, pad_mask=mask == 0)
-        keep = mask.bool()
         assert (ours.mlm_logits(h)[keep] - out.prediction_logits[keep]).abs().max() < 1e-5
         assert (ours.nsp_logits(h) - out.seq_relationship_logits).abs().max() < 1e-5
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.checkpoint import read_json, read_reference_weights
+from ..core.checkpoint import read_reference_config, read_reference_weights
 from ..errors import UserError
 from .model import Bert, BertConfig
 
@@ -48,10 +48,7 @@ HEAD_KEYS = {  # optional: a BertModel folder has none of these
 def read_config(folder: Path) -> BertConfig:
     """Our config for a Hugging Face BERT folder's config.json, or one line saying why not."""
     path = folder / "config.json"
-    hf = read_json(path, f"{folder} has no config.json (a Hugging Face model folder has one)")
-    if not isinstance(hf, dict) or hf.get("model_type") != "bert":
-        kind = hf.get("model_type") if isinstance(hf, dict) else None
-        raise UserError(f"{folder} holds a {kind!r} model, not BERT (model_type 'bert')")
+    hf = read_reference_config(folder, "bert", "BERT")
     if hf.get("hidden_act", "gelu") != "gelu":
         raise UserError(f"{path}: activation {hf['hidden_act']!r} (ours is GELU's exact form, 'gelu')")
     if hf.get("position_embedding_type", "absolute") != "absolute":

@@ -21,7 +21,8 @@ import torch
 from ..core.checkpoint import Loaded
 from ..core.config import Positive
 from ..errors import UserError
-from ..tasks.masked_lm import pad_mask, pair
+from ..tasks.masked_lm import Packed, pair
+from ..tasks.text_classification import batch_of
 from . import convert
 from .task import MINILM, hf_tokenizer, minilm_folder
 
@@ -62,18 +63,13 @@ def _texts(inputs: list[str]) -> list[str]:
 
 
 def _encode(tok, texts: list[str], max_len: int) -> dict[str, torch.Tensor]:
+    """Texts (a tab separates a pair) as one batch cut to its longest row: tokens, types, pad."""
     rows = []
     for t in texts:
         a, _, b = t.partition("\t")
         rows.append(pair(tok.encode(a), tok.encode(b) if b else [], tok.cls, tok.sep, max_len))
-    t = max(len(ids) for ids, _ in rows)
-    tokens = torch.full((len(rows), t), tok.pad)
-    types = torch.zeros((len(rows), t), dtype=torch.long)
-    for i, (ids, tt) in enumerate(rows):
-        tokens[i, :len(ids)] = torch.tensor(ids)
-        types[i, :len(ids)] = torch.tensor(tt)
-    lengths = torch.tensor([len(ids) for ids, _ in rows])
-    return {"tokens": tokens, "types": types, "pad": pad_mask(lengths, t)}
+    packed = Packed.of(rows, [0] * len(rows), max_len, tok.pad)
+    return batch_of(packed.rows(torch.arange(len(rows))))
 
 
 def _device(opts: Options) -> torch.device:

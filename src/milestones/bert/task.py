@@ -20,24 +20,18 @@ files are needed).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-
 from ..core import checkpoint as ckpt
 from ..core import config as C
+from ..core.task import Source
 from ..data import labelled
 from ..data import text as tx
 from ..errors import UserError
 from ..optim import OptimConfig
-from ..paths import cache_dir
 from ..tasks.masked_lm import MaskedLMTask, pack
 from ..tasks.text_classification import TextClassificationTask
 from . import convert
@@ -102,15 +96,6 @@ PRESETS = {
 }
 
 
-@dataclass
-class Source:
-    """What `--init-from` brings: the model's config, its weights, its tokenizer."""
-
-    model_config: BertConfig
-    state: dict[str, torch.Tensor]
-    tokenizer: tx.WordPieceTokenizer
-
-
 def minilm_folder() -> Path:
     """The installed all-MiniLM-L6-v2 folder, or one line saying how to install it."""
     try:
@@ -140,20 +125,14 @@ def load_source(path_or_name: str, cased: bool | None = None) -> Source:
     path = minilm_folder() if path_or_name == MINILM else Path(path_or_name).expanduser()
     if not path.exists():
         raise UserError(f"--init-from {path} does not exist")
-    if path.is_dir() and (path / "config.json").is_file() and not (path / "meta.json").is_file() \
-            and not (path / "ckpt").is_dir():
+    if path.is_dir() and ckpt.is_reference_folder(path):
         cfg, state, _ = convert.load_hf(path)
         tok = hf_tokenizer(path, cased)
         if tok.vocab_size > cfg.vocab_size:
             raise UserError(f"{path}: the vocab.txt has {tok.vocab_size} pieces, the model {cfg.vocab_size}")
         return Source(cfg, state, tok)
-    folder = ckpt.resolve(path)
-    meta = ckpt.read_meta(folder, "bert")
+    folder, meta, state = ckpt.read_run_weights(path, "bert")
     model_cfg = C.from_dict(BertConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
-    try:
-        state = load_file(str(folder / "model.safetensors"))
-    except (SafetensorError, OSError) as e:
-        raise UserError(f"{folder / 'model.safetensors'} is damaged: {str(e).splitlines()[0][:120]}") from None
     tok = tx.load_tokenizer(folder / TOKENIZER_FILE)
     if not isinstance(tok, tx.WordPieceTokenizer):
         raise UserError(f"{folder} has no WordPiece tokenizer")
@@ -168,25 +147,6 @@ def english(cfg: Config) -> tuple[list[str], list[str]]:
                         "give at least two (files, or blank-line separated)")
     cut = len(docs) - max(1, len(docs) // 10)
     return docs[:cut], docs[cut:]
-
-
-def trained_tokenizer(cfg: Config, docs: list[str]) -> tx.WordPieceTokenizer:
-    """WordPiece trained on the training documents, cached under a key of the text and settings."""
-    key = hashlib.sha256(json.dumps([docs, cfg.vocab, cfg.cased]).encode()).hexdigest()[:16]
-    path = cache_dir() / "text" / f"wordpiece-{key}.json"
-    if path.is_file():
-        try:
-            tok = tx.load_tokenizer(path)
-            if isinstance(tok, tx.WordPieceTokenizer):
-                return tok
-        except UserError:
-            pass
-    tok = tx.WordPieceTokenizer.train(docs, cfg.vocab, lowercase=not cfg.cased)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tok.save(tmp)
-    tmp.replace(path)
-    return tok
 
 
 class BertTask:
@@ -266,7 +226,7 @@ class Pretraining(_Common, MaskedLMTask):
         self._start(cfg, tokenizer, source)
         docs, held_out = english(cfg)
         if self.tok is None:
-            self.tok = trained_tokenizer(cfg, docs)
+            self.tok = tx.trained_wordpiece(docs, cfg.vocab, lowercase=not cfg.cased)
         tok = self.tok
 
         def packed(part: list[str]) -> Any:
@@ -296,7 +256,7 @@ class FineTuning(_Common, TextClassificationTask):
         if cfg.labels_per_class:
             train = labelled.per_class(train, cfg.labels_per_class, cfg.seed, where)
         if self.tok is None:  # no model to start from: the WordPiece pre-training would train
-            self.tok = trained_tokenizer(cfg, english(cfg)[0])
+            self.tok = tx.trained_wordpiece(english(cfg)[0], cfg.vocab, lowercase=not cfg.cased)
         self.setup(train, test, self.tok)
 
     def n_classes(self) -> int:

@@ -111,6 +111,33 @@ def read_json(path: Path, missing: str) -> Any:
         raise UserError(f"{path} is damaged (not JSON)") from None
 
 
+def is_reference_folder(path: Path) -> bool:
+    """A reference library's model folder (config.json, no checkpoints of ours), not a run of ours."""
+    return (path / "config.json").is_file() and not (path / "ckpt").exists() and not (path / "meta.json").exists()
+
+
+def read_reference_config(folder: Path, model_type: str, name: str) -> dict[str, Any]:
+    """A Hugging Face folder's config.json, which must describe a `model_type` model, or one line."""
+    hf = read_json(folder / "config.json", f"{folder} has no config.json (a Hugging Face model folder has one)")
+    if not isinstance(hf, dict) or hf.get("model_type") != model_type:
+        kind = hf.get("model_type") if isinstance(hf, dict) else None
+        raise UserError(f"{folder} holds a {kind!r} model, not {name} (model_type {model_type!r})")
+    return hf
+
+
+def read_run_weights(path: Path, milestone: str) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]]:
+    """(checkpoint folder, meta, weights) of a run of `milestone` (its folder or one checkpoint),
+    or one line saying why not: what `--init-from` reads from a run of ours."""
+    from safetensors.torch import load_file
+
+    folder = resolve(path)
+    meta = read_meta(folder, milestone)
+    try:
+        return folder, meta, load_file(str(folder / "model.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{folder / 'model.safetensors'} is damaged: {str(e).splitlines()[0][:120]}") from None
+
+
 def read_reference_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The tensors of a reference library's model folder (`model.safetensors`; pickles are never
     read), or one line saying why not."""

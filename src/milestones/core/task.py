@@ -68,6 +68,15 @@ class EpochSampler:
         return self._perm[i * self.batch_size:(i + 1) * self.batch_size]
 
 
+@dataclass
+class Source:
+    """What `--init-from` brings to a task: the model's config, its weights, its tokenizer."""
+
+    model_config: Any
+    state: dict[str, torch.Tensor]
+    tokenizer: Any
+
+
 class Task:
     """Base class for a milestone's training task. Subclasses set `name` and `model_class`."""
 

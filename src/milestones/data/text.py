@@ -414,6 +414,26 @@ class WordPieceTokenizer:
         path.write_text("".join(f"{piece}\n" for piece, _ in sorted(vocab.items(), key=lambda kv: kv[1])))
 
 
+def trained_wordpiece(docs: list[str], vocab: int, lowercase: bool = True) -> WordPieceTokenizer:
+    """WordPiece trained on `docs`, kept in the data cache under a key of the text and settings
+    (runs of the same corpus, pre-training and fine-tuning alike, share it)."""
+    key = hashlib.sha256(json.dumps([docs, vocab, not lowercase]).encode()).hexdigest()[:16]
+    path = cache_dir() / "text" / f"wordpiece-{key}.json"
+    if path.is_file():
+        try:
+            tok = load_tokenizer(path)
+            if isinstance(tok, WordPieceTokenizer):
+                return tok
+        except UserError:
+            pass
+    tok = WordPieceTokenizer.train(docs, vocab, lowercase=lowercase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes side by side may train it at once
+    tok.save(tmp)
+    tmp.replace(path)
+    return tok
+
+
 def _chunks(text: str, size: int = 1 << 16) -> list[str]:
     """The text cut after a newline about every `size` characters (tokenizers work in parallel on
     a list; BPE never merges across a newline followed by code, so ids barely change)."""

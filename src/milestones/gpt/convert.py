@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..core.checkpoint import read_json, read_reference_weights
+from ..core.checkpoint import read_reference_config, read_reference_weights
 from ..errors import UserError
 from .model import GPT, GPTConfig
 
@@ -42,17 +42,10 @@ def key_map(cfg: GPTConfig) -> dict[str, tuple[str, bool]]:
     return out
 
 
-def is_hf_folder(path: Path) -> bool:
-    return (path / "config.json").is_file() and not (path / "ckpt").exists() and not (path / "meta.json").exists()
-
-
 def read_config(folder: Path) -> GPTConfig:
     """Our config for a Hugging Face GPT-2 folder's config.json, or one line saying why not."""
     path = folder / "config.json"
-    hf = read_json(path, f"{folder} has no config.json (a Hugging Face model folder has one)")
-    if not isinstance(hf, dict) or hf.get("model_type") != "gpt2":
-        kind = hf.get("model_type") if isinstance(hf, dict) else None
-        raise UserError(f"{folder} holds a {kind!r} model, not GPT-2 (model_type 'gpt2')")
+    hf = read_reference_config(folder, "gpt2", "GPT-2")
     d = int(hf.get("n_embd", 768))
     if hf.get("n_inner") not in (None, 4 * d):
         raise UserError(f"{path}: an MLP of width {hf['n_inner']} (ours is 4 x n_embd = {4 * d})")

@@ -9,14 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-
 from ..core import checkpoint as ckpt
 from ..core import config as C
+from ..core.task import Source
 from ..data import text as tx
 from ..errors import UserError
-from ..tasks.language_model import TOKENIZER_FILE, LanguageModelConfig, LanguageModelTask, Source
+from ..tasks.language_model import TOKENIZER_FILE, LanguageModelConfig, LanguageModelTask
 from . import convert
 from .model import GPT, GPTConfig
 
@@ -49,7 +47,7 @@ class GPTTask(LanguageModelTask):
     def load_source(self, path: Path) -> Source:
         if not path.exists():
             raise UserError(f"--init-from {path} does not exist")
-        if path.is_dir() and convert.is_hf_folder(path):
+        if path.is_dir() and ckpt.is_reference_folder(path):
             model_cfg, state = convert.load_hf(path)
             has_tok = (path / "tokenizer.json").is_file() or (path / "vocab.json").is_file()
             if not has_tok and not self.cfg.tokenizer_file:
@@ -59,15 +57,9 @@ class GPTTask(LanguageModelTask):
             if tok.vocab_size > model_cfg.vocab_size:
                 raise UserError(f"the tokenizer has {tok.vocab_size} tokens, the model {model_cfg.vocab_size}")
             return Source(model_cfg, state, tok)
-        folder = ckpt.resolve(path)  # a run folder or one of its checkpoints
-        meta = ckpt.read_meta(folder, self.name)
+        folder, meta, state = ckpt.read_run_weights(path, self.name)  # a run folder or one of its checkpoints
         model_cfg = C.from_dict(GPTConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
-        try:
-            state = load_file(str(folder / "model.safetensors"))
-        except (SafetensorError, OSError) as e:
-            raise UserError(f"{folder / 'model.safetensors'} is damaged: {str(e).splitlines()[0][:120]}") from None
         return Source(model_cfg, state, tx.load_tokenizer(folder / TOKENIZER_FILE))
-
 
 
 TASK = GPTTask

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import torch
 from torch.optim import Optimizer
 
 from ..core.config import Alias, Fraction, NonNegative, Positive, Resumable
@@ -22,7 +23,7 @@ from .base import Params
 from .classic import SGD, AdaDelta, AdaGrad, RMSProp
 
 __all__ = ["Adam", "AdamW", "AdaMax", "SGD", "AdaGrad", "RMSProp", "AdaDelta", "OPTIMIZERS", "OptimConfig",
-           "build"]
+           "build", "matrix_decay_groups"]
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "adam": Adam, "adamw": AdamW, "adamax": AdaMax, "sgd": SGD, "adagrad": AdaGrad,
@@ -67,3 +68,11 @@ def build(cfg: OptimConfig, params: Params) -> Optimizer:
     if cfg.name == "rmsprop":
         return RMSProp(params, lr=cfg.lr, alpha=cfg.alpha, weight_decay=wd, **eps)
     return OPTIMIZERS[cfg.name](params, lr=cfg.lr, weight_decay=wd, **eps)  # type: ignore[call-arg]
+
+
+def matrix_decay_groups(model: torch.nn.Module) -> list[dict]:
+    """The trainable parameters in two groups: matrices (embeddings, projections) with the config's
+    weight decay, and vectors (biases, LayerNorms) without it (GPT-2/3's and BERT's recipe)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]

@@ -33,11 +33,11 @@ from torch import nn
 
 from ..core import checkpoint as ckpt
 from ..core.config import NonNegative, Positive, Resumable, TrainConfig, from_dict
-from ..core.task import Task
+from ..core.task import Source, Task
 from ..data import keyvalue
 from ..data import text as tx
 from ..errors import UserError
-from ..optim import OptimConfig
+from ..optim import OptimConfig, matrix_decay_groups
 from ..optim import build as build_optimizer
 from ..paths import cache_dir
 
@@ -81,15 +81,6 @@ class LanguageModelConfig(TrainConfig):
             raise ValueError("--dataset keyvalue is generated: it takes neither --data nor --init-from")
         if self.bpe_vocab < 257:
             raise ValueError("--bpe-vocab must be at least 257 (the 256 bytes and one token more)")
-
-
-@dataclass
-class Source:
-    """What `--init-from` brings: the model's config, its weights, its tokenizer."""
-
-    model_config: Any
-    state: dict[str, torch.Tensor]
-    tokenizer: Any
 
 
 class TokenWindows:
@@ -189,10 +180,7 @@ class LanguageModelTask(Task):
 
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         """Weight decay on matrices (embeddings and projections), none on biases and LayerNorms."""
-        params = [p for p in model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.dim() >= 2]},
-                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        return {"model": build_optimizer(self.cfg.optim, groups)}
+        return {"model": build_optimizer(self.cfg.optim, matrix_decay_groups(model))}
 
     def attach(self, model: nn.Module, device: torch.device) -> None:
         self.device = device

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.task import Shard, Task
+from ..optim import build as build_optimizer
+from ..optim import matrix_decay_groups
 
 IGNORE = -100
 EVAL_SEED = 1234
@@ -72,6 +74,17 @@ class Packed:
     def __len__(self) -> int:
         return len(self.lengths)
 
+    @classmethod
+    def of(cls, rows: list[tuple[list[int], list[int]]], labels: list[int], seq_len: int, pad: int) -> Packed:
+        """Rows of (token ids, token types), padded with `pad` to `seq_len`, and their labels."""
+        tokens = torch.full((len(rows), seq_len), pad, dtype=torch.int32)
+        types = torch.zeros((len(rows), seq_len), dtype=torch.int8)
+        for i, (ids, tt) in enumerate(rows):
+            tokens[i, :len(ids)] = torch.tensor(ids, dtype=torch.int32)
+            types[i, :len(ids)] = torch.tensor(tt, dtype=torch.int8)
+        return cls(tokens, types, torch.tensor([len(ids) for ids, _ in rows], dtype=torch.long),
+                   torch.tensor(labels, dtype=torch.int32))
+
     def rows(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """The examples at `idx`, as int64 tensors."""
         return {"tokens": self.tokens[idx].long(), "types": self.types[idx].long(),
@@ -93,7 +106,8 @@ def pack(documents: list[list[list[int]]], seq_len: int, cls: int, sep: int, pad
          seed: int = 12345) -> Packed:
     """Pre-training examples from documents given as lists of tokenized sentences."""
     rng = random.Random(seed)
-    rows: list[tuple[list[int], list[int], int]] = []
+    rows: list[tuple[list[int], list[int]]] = []
+    labels: list[int] = []
     target = seq_len - (3 if nsp else 2)
     for d, doc in enumerate(documents):
         chunk: list[list[int]] = []
@@ -121,18 +135,10 @@ def pack(documents: list[list[list[int]]], seq_len: int, cls: int, sep: int, pad
                     b, label = [t for s in chunk[cut:] for t in s], 0
             else:
                 a, b, label = [t for s in chunk for t in s], [], 0
-            ids, types = pair(a, b, cls, sep, seq_len)
-            rows.append((ids, types, label))
+            rows.append(pair(a, b, cls, sep, seq_len))
+            labels.append(label)
             chunk, size = [], 0
-    n = len(rows)
-    tokens = torch.full((n, seq_len), pad, dtype=torch.int32)
-    types_t = torch.zeros((n, seq_len), dtype=torch.int8)
-    lengths = torch.zeros(n, dtype=torch.long)
-    for i, (ids, types, _) in enumerate(rows):
-        tokens[i, :len(ids)] = torch.tensor(ids, dtype=torch.int32)
-        types_t[i, :len(ids)] = torch.tensor(types, dtype=torch.int8)
-        lengths[i] = len(ids)
-    return Packed(tokens, types_t, lengths, torch.tensor([r[2] for r in rows], dtype=torch.int8))
+    return Packed.of(rows, labels, seq_len, pad)
 
 
 def pad_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:
@@ -190,12 +196,7 @@ class EncoderTask(Task):
         return nn.parallel.DistributedDataParallel(Heads(model, self.objective), device_ids=device_ids)
 
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
-        from ..optim import build as build_optimizer
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.dim() >= 2]},
-                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        return {"model": build_optimizer(self.cfg.optim, groups)}
+        return {"model": build_optimizer(self.cfg.optim, matrix_decay_groups(model))}
 
 
 class MaskedLMTask(EncoderTask):

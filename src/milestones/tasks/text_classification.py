@@ -24,17 +24,8 @@ def encode(data: LabelledText, tokenizer: Any, seq_len: int) -> Packed:
     """The examples as rows, with their classes."""
     a = tokenizer.encode_batch(data.a)
     b = tokenizer.encode_batch(data.b) if data.b is not None else [[] for _ in a]
-    n = len(a)
-    tokens = torch.full((n, seq_len), tokenizer.pad, dtype=torch.int32)
-    types = torch.zeros((n, seq_len), dtype=torch.int8)
-    lengths = torch.zeros(n, dtype=torch.long)
-    for i in range(n):
-        ids, tt = pair(a[i], b[i], tokenizer.cls, tokenizer.sep, seq_len)
-        tokens[i, :len(ids)] = torch.tensor(ids, dtype=torch.int32)
-        types[i, :len(ids)] = torch.tensor(tt, dtype=torch.int8)
-        lengths[i] = len(ids)
-    return Packed(tokens, types, lengths, torch.tensor(data.y, dtype=torch.int8 if len(data.names) < 128
-                                                        else torch.int32))
+    rows = [pair(x, y, tokenizer.cls, tokenizer.sep, seq_len) for x, y in zip(a, b)]
+    return Packed.of(rows, data.y, seq_len, tokenizer.pad)
 
 
 def batch_of(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
