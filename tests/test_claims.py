@@ -66,7 +66,7 @@ def test_a_claim_run_replays_from_its_command(tmp_path, capsys):
 
 # A milestone's claims run in one test, so the claims that share runs train them once; the
 # Transformer's claim compares against seq2seq's attention runs, so the two milestones share a test.
-GROUPS = [["bert"], ["gpt"], ["dqn"], ["seq2seq", "transformer"], ["gan"], ["alexnet"], ["resnet"],
+GROUPS = [["bert"], ["gpt"], ["simclr"], ["dqn"], ["seq2seq", "transformer"], ["gan"], ["alexnet"], ["resnet"],
           ["adam"]]  # longest first
 
 

@@ -43,7 +43,9 @@ verbs:
                                          gan draws a grid of samples and latent walks; seq2seq and
                                          transformer translate "SENTENCE ..." (or stdin lines),
                                          with --beam K and --attention PNG; gpt continues "PROMPT"
-                                         (--run DIR or --pretrained HF_DIR), streaming tokens
+                                         (--run DIR or --pretrained HF_DIR), streaming tokens;
+                                         bert fills [MASK]s or predicts labels; simclr draws views
+                                         and a map of the test set's representation
   tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
                                          every built milestone's claims in historical order -> a report
   export NAME --run DIR --to OUT         write a run in its reference library's format (gpt: a
@@ -325,7 +327,7 @@ def cmd_sample(args: list[str]) -> int:
     module = m.sample_module
     if module is None:
         raise UserError(f"{m.name} has nothing to sample: sampling comes with the generative "
-                        "milestones (gan, seq2seq, transformer, gpt) and dqn")
+                        "milestones (gan, seq2seq, transformer, gpt), dqn, bert and simclr")
     p = C.ArgumentParser(prog=f"milestones sample {m.name}")
     p.add_argument("name")
     p.add_argument("--run")

@@ -149,7 +149,8 @@ MILESTONES: list[Milestone] = [
     Milestone(10, "simclr", "2020", "A Simple Framework for Contrastive Learning of Visual Representations",
               "Chen, Kornblith, Norouzi, Hinton", "https://arxiv.org/abs/2002.05709",
               "Learn features by pulling two augmentations of an image together and pushing others apart.",
-              "Self-supervised features beat a random encoder and approach supervised with few labels."),
+              "Self-supervised features beat a random encoder and approach supervised with few labels.",
+              built=True),
 ]
 
 _BY_NAME = {m.name: m for m in MILESTONES}

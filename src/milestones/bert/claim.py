@@ -25,23 +25,17 @@ the first claim's runs start beside the second's pre-training runs, to keep both
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core import checkpoint as ckpt
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
-from ..core.config import to_dict
+from ..core.claims import Claim, Context, Measured, Reference, Run, keep_model, median, pyplot
 from ..core.trainer import Result
 from ..data import labelled
-from ..paths import cache_dir
 
-__all__ = ["CLAIMS", "probe", "pretrained_folder", "tfidf_accuracy"]
+__all__ = ["CLAIMS", "probe", "tfidf_accuracy"]
 
 LABELS = {"tiny": (4, 8), "small": (16, 64), "paper": (16, 64)}
 MINILM_MARGIN = 20.0  # points, claim 1
@@ -70,13 +64,6 @@ PRETRAIN = {
 }
 
 
-def pretrained_folder(run: Run) -> Path:
-    """Where a claim's pre-training run leaves its model, for the fine-tuning runs to start from
-    (`--init-from`): a folder in the data cache named by a hash of the run's command."""
-    key = hashlib.sha256(run.command().encode()).hexdigest()[:16]
-    return cache_dir() / "bert-pretrained" / f"seed{run.seed}-{key}"
-
-
 @torch.no_grad()
 def fill_masks(model: Any, tok: Any, texts: list[str], k: int = 3) -> list[str]:
     """Each text with its [MASK] replaced by the model's k best fillers: "a / b / c"."""
@@ -99,20 +86,7 @@ def probe(task: Any, result: Result, run: Run) -> dict[str, Any]:
     runs, and records what it predicts for a few masked words."""
     if task.cfg.objective != "mlm":
         return {}
-    folder = pretrained_folder(run)  # written anew by every run (a folder left by older code is replaced)
-    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    meta = {"milestone": "bert", "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
-            "command": run.command()}
-    ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
-    if folder.exists():
-        os.replace(folder, old)
-    try:
-        os.rename(work, folder)
-    except OSError:  # another process saved the same run at the same moment: the same weights
-        shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
+    folder = keep_model(task, result, run)
     return {"folder": str(folder), "fills": fill_masks(result.model, task.tok, PROBES)}
 
 

@@ -20,11 +20,13 @@ OMP_NUM_THREADS=1, which gives the same numbers bit for bit.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import math
 import multiprocessing
 import os
 import shlex
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -73,6 +75,39 @@ class Run:
 
 Record = dict[str, Any]  # command, history, final, step, seconds, probe
 Runner = Callable[[list[Run], int], list[Record]]  # (runs, worker processes) -> their records
+
+
+def kept_model_folder(run: Run) -> Path:
+    """Where `keep_model` leaves a claim run's model: a folder in the data cache named by the run's
+    milestone, seed and a hash of its command."""
+    from ..paths import cache_dir
+
+    key = hashlib.sha256(run.command().encode()).hexdigest()[:16]
+    return cache_dir() / f"{run.milestone}-kept" / f"seed{run.seed}-{key}"
+
+
+def keep_model(task: Any, result: Any, run: Run) -> Path:
+    """Save a claim run's trained model as a checkpoint (what `milestones train --out` writes), for
+    later runs to start from (`--init-from`, a pre-training run's fine-tuning runs). Written anew by
+    every run, atomically: a folder left by older code is replaced."""
+    from . import checkpoint as ckpt
+    from .config import to_dict
+
+    folder = kept_model_folder(run)
+    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    meta = {"milestone": run.milestone, "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
+            "command": run.command()}
+    ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
+    if folder.exists():
+        os.replace(folder, old)
+    try:
+        os.rename(work, folder)
+    except OSError:  # another process saved the same run at the same moment: the same weights
+        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def series(record: Record, key: str, split: str = "train") -> tuple[list[int], list[float]]:

@@ -14,7 +14,8 @@ Formats a user brings with `--data PATH` (a folder):
   CIFAR-10 python version (data_batch_1 ... test_batch), read by a restricted unpickler
            that rebuilds numpy arrays, lists and dicts and refuses everything else
   ImageFolder trees: PATH/<class>/<image> (split 80/20), or PATH/train/<class>/... with
-           PATH/test/ (or val/) beside it
+           PATH/test/ (or val/) beside it; for self-supervised pre-training (SimCLR), also a
+           folder of images with no class folders (one class, split 80/20)
 
 Everything is held in memory as uint8 or float32 and standardised per channel on the way out.
 """
@@ -66,6 +67,20 @@ class ImageData:
     def get(self, idx: torch.Tensor, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         return (x[idx].float() - self.mean) / self.std, y[idx]
+
+    @property
+    def peak(self) -> float:
+        """Full brightness: 255 for uint8 images, else the training set's largest value (16 for digits)."""
+        return 255.0 if self.x_train.dtype == torch.uint8 else max(float(self.x_train.max()), 1e-6)
+
+    def unit(self, idx: torch.Tensor, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Images scaled to [0, 1] (what augmentations of images take), with their labels."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        return x[idx].float() / self.peak, y[idx]
+
+    def standardise(self, unit: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> what `get` gives: standardised per channel."""
+        return (unit * self.peak - self.mean.to(unit.device)) / self.std.to(unit.device)
 
     def all(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self.y_train if split == "train" else self.y_test)
@@ -269,7 +284,9 @@ def _read_images(files: list[Path], size: int | None) -> np.ndarray:
     return np.stack(out)
 
 
-def load_image_folder(root: Path, size: int | None = None) -> ImageData:
+def load_image_folder(root: Path, size: int | None = None, unlabelled: bool = False) -> ImageData:
+    """An ImageFolder tree; with `unlabelled`, also a folder of images with no class folders (one
+    class, "unlabelled": for self-supervised pre-training)."""
     test_dir = next((root / n for n in ("test", "val", "valid") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and test_dir is not None:
         ftr, ytr, classes = _images_by_class(root / "train")
@@ -278,6 +295,9 @@ def load_image_folder(root: Path, size: int | None = None) -> ImageData:
             raise UserError(f"{root}: train/ and {test_dir.name}/ have different class folders")
     else:
         files, labels, classes = _images_by_class(root)
+        if not files and unlabelled:
+            files = sorted(f for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            labels, classes = [0] * len(files), ["unlabelled"]
         if len(files) < 2:
             raise UserError(f"{root}: no images found in class sub-folders (expected PATH/<class>/<image>)")
         idx = np.arange(len(files))
@@ -291,7 +311,7 @@ def load_image_folder(root: Path, size: int | None = None) -> ImageData:
                  len(classes))
 
 
-def load_path(path: str | Path, size: int | None = None) -> ImageData:
+def load_path(path: str | Path, size: int | None = None, unlabelled: bool = False) -> ImageData:
     """Detect the format of a folder a user brings and load it."""
     root = Path(path).expanduser()
     if not root.exists():
@@ -304,15 +324,16 @@ def load_path(path: str | Path, size: int | None = None) -> ImageData:
         return load_cifar_bin(root)
     if (root / "test_batch").exists() or (root / "data_batch_1").exists():
         return load_cifar_python(root)
-    return load_image_folder(root, size)
+    return load_image_folder(root, size, unlabelled)
 
 
-def load(name: str, path: str = "", size: int = 0) -> ImageData:
+def load(name: str, path: str = "", size: int = 0, unlabelled: bool = False) -> ImageData:
     """The data a task asked for: a user's folder when `path` is given, else an embedded set.
 
-    `size` (>0) resizes the images of an ImageFolder tree to size x size."""
+    `size` (>0) resizes the images of an ImageFolder tree to size x size; `unlabelled` accepts a
+    folder of images without class folders."""
     if path:
-        return load_path(path, size or None)
+        return load_path(path, size or None, unlabelled)
     loaders = {"mnist1d": mnist1d, "mnist5k": mnist5k, "digits": digits}
     if name not in loaders:
         raise UserError(f"unknown data set {name!r}; embedded sets are {', '.join(EMBEDDED)}")

@@ -27,23 +27,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 
+from ..core.config import NonNegative, Range
+
 
 @dataclass(frozen=True)
 class Augment:
+    """Which augmentations make a view, and how strong they are (nested in the config as `augment`)."""
+
     crop: bool = True
+    """Images: random resized crop (area --min-area to 100%, aspect 3/4 to 4/3)."""
     flip: bool = True
+    """Images: horizontal flip with probability 1/2."""
     jitter: bool = True
+    """Images: colour jitter (brightness, contrast, saturation) with probability 0.8."""
     grey: bool = True
+    """Images: grey scale with probability 0.2 (colour images only)."""
     blur: bool = False
-    strength: float = 0.5
-    min_area: float = 0.08
-    shift: int = 10
+    """Images: 3x3 Gaussian blur with probability 1/2 (the paper's ImageNet-only augmentation)."""
+    strength: NonNegative[float] = 0.5
+    """Images: colour jitter strength s (factors in [1 - 0.8 s, 1 + 0.8 s]; 0.5 for CIFAR-10, 1 for ImageNet)."""
+    min_area: Annotated[float, Range(gt=0, le=1)] = 0.08
+    """Images: smallest crop, as a fraction of the image's area."""
+    shift: NonNegative[int] = 10
+    """Signals: roll by up to this many positions either way (0: off)."""
     scale: bool = True
-    noise: float = 0.1
+    """Signals: multiply by a factor in [0.8, 1.2]."""
+    noise: NonNegative[float] = 0.1
+    """Signals: Gaussian noise of this standard deviation, in the signal's standard units (0: off)."""
 
     def images(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """One random view of each image (B, C, H, W)."""

@@ -51,10 +51,12 @@ def linear_probe(train_h: torch.Tensor, train_y: torch.Tensor, test_h: torch.Ten
                  c: float = 1.0) -> float:
     """Test accuracy of a logistic regression fitted on (standardised) frozen features."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     mean, std = train_h.mean(0), train_h.std(0).clamp_min(1e-6)
     xtr, xte = ((train_h - mean) / std).numpy(), ((test_h - mean) / std).numpy()
-    clf = LogisticRegression(C=c, max_iter=2000).fit(xtr, train_y.numpy())
+    with threadpool_limits(torch.get_num_threads()):  # BLAS threads as many as torch's (one in claim workers)
+        clf = LogisticRegression(C=c, max_iter=2000).fit(xtr, train_y.numpy())
     return float((clf.predict(xte) == test_y.numpy()).mean())
 
 

@@ -26,3 +26,14 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))  # k != i
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # view i's positive
     return F.cross_entropy(logits.to(torch.promote_types(logits.dtype, torch.float32)), partner)  # bf16 -> fp32
+
+
+@torch.no_grad()
+def pair_accuracy(z1: torch.Tensor, z2: torch.Tensor) -> float:
+    """The share of the 2N views whose most similar other view is their partner (the task NT-Xent
+    trains, scored as a 2N-1-way classification)."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    sim = (z @ z.T).fill_diagonal_(float("-inf"))  # (2N, 2N), a view is not its own partner
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return float((sim.argmax(1) == partner).float().mean())

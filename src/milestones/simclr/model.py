@@ -31,7 +31,7 @@ from ..resnet.model import ResNet, ResNetConfig
 
 @dataclass
 class SimCLRConfig:
-    encoder: ResNetConfig = field(default_factory=lambda: ResNetConfig(depth=8, style="cifar", widths=(32, 64, 128),
+    encoder: ResNetConfig = field(default_factory=lambda: ResNetConfig(depth=8, style="auto", widths=(32, 64, 128),
                                                                        n_classes=1))
     head: Literal["mlp", "linear", "none"] = "mlp"
     """Projection head: a 2-layer MLP (the paper's), a linear map, or none (Fig. 8)."""
