@@ -15,7 +15,7 @@ def test_help_list_info(capsys):
     code, out, _ = cli(capsys, "--help")
     assert code == 0 and "reproduce" in out
     code, out, _ = cli(capsys, "list")
-    assert code == 0 and "alexnet" in out and "not built yet" in out and "on 10 seeds" in out
+    assert code == 0 and "alexnet" in out and "simclr" in out and "on 10 seeds" in out
     code, out, _ = cli(capsys, "info", "resnet")
     assert code == 0 and "--model.depth --depth" in out and "degradation" in out and "on 10 seeds" in out
     code, out, _ = cli(capsys, "train", "resnet", "--help")
@@ -52,7 +52,7 @@ def test_tour_tiny(tmp_path, capsys):
                        "--out", tmp_path / "tour")
     assert code == 0, err
     page = (tmp_path / "tour" / "index.html").read_text()
-    for text in ("resnet", "adam", "not built yet", "not in this tour", "data:image/png;base64", "(1 of 1)"):
+    for text in ("resnet", "adam", "not in this tour", "data:image/png;base64", "(1 of 1)"):
         assert text in page
     md = (tmp_path / "tour" / "report.md").read_text()
     assert "| 4 | 2014 | adam |" in md and "gpt" in md
@@ -72,7 +72,7 @@ BAD = [
     (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step,inverse_sqrt}"),
     (["train", "resnet", "--preset", "huge"], "unknown preset"),
     (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
-    (["train", "simclr"], "not built yet"),
+    (["sample", "resnet", "--run", "/no/such/run"], "resnet has nothing to sample"),
     (["frobnicate"], "unknown verb"),
     (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
     (["reproduce", "adam", "--first-seed", "-1"], "--first-seed must be at least 0"),
