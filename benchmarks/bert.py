@@ -17,15 +17,16 @@ Not a test: machines are noisy.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import interleaved  # noqa: E402
 
 from milestones.bert.model import NAMED, Bert, BertConfig  # noqa: E402
 from milestones.optim import AdamW  # noqa: E402
@@ -39,18 +40,6 @@ def hf_config(cfg: BertConfig, dropout: float):
                                    num_attention_heads=cfg.heads, intermediate_size=cfg.d_ff,
                                    max_position_embeddings=cfg.max_len, hidden_dropout_prob=dropout,
                                    attention_probs_dropout_prob=dropout, attn_implementation="sdpa")
-
-
-def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def forward(args: argparse.Namespace) -> None:

@@ -19,14 +19,15 @@ Not a test: machines are noisy.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import interleaved  # noqa: E402
 
 from milestones.optim import LARS  # noqa: E402
 from milestones.resnet.model import ResNetConfig  # noqa: E402
@@ -35,18 +36,6 @@ from milestones.simclr.loss import nt_xent  # noqa: E402
 from milestones.simclr.model import SimCLR, SimCLRConfig  # noqa: E402
 
 MEAN, STD = torch.tensor([0.49, 0.48, 0.45]).view(1, 3, 1, 1), torch.tensor([0.25, 0.24, 0.26]).view(1, 3, 1, 1)
-
-
-def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def loss(args: argparse.Namespace) -> None:
