@@ -9,12 +9,12 @@
                encoder in eval mode, its weights and BatchNorm statistics untouched)
     finetune   semi-supervised fine-tuning (§B.5, Table 7): the encoder and a classifier trained
                together on a fraction of the labels (--label-fraction), one augmented view each
-               Both evaluate test accuracy and loss, accuracy on the labelled training examples
-               and, with --label-fraction below 1, `val_acc` on (up to 2,000 of) the training
-               examples left unlabelled: a validation set for choosing settings, never the test set
 
 linear and finetune start from a pre-training run (--init-from RUN); without it they start from
-random weights: the untrained-encoder baseline and supervised training from scratch.
+random weights: the untrained-encoder baseline and supervised training from scratch. Both report
+test accuracy and loss, accuracy on the labelled training examples and, with --label-fraction
+below 1, `val_acc` on (up to 2,000 of) the training examples left unlabelled: a validation set for
+choosing settings, never the test set.
 
 Data with no download: MNIST-1D (signals of 40 points, the default), scikit-learn's 8x8 digits, the
 5,000 MNIST digits (data/images.py); or a user's MNIST, CIFAR-10 or ImageFolder with --data (for
