@@ -319,7 +319,7 @@ class _Labelled(_Images):
         # settings without looking at the test set
         self.val_idx = torch.from_numpy(np.setdiff1d(np.arange(len(self.data.y_train)), self.train_idx.numpy()))
         if len(self.train_idx) < cfg.batch_size:
-            raise UserError(f"--label-fraction {cfg.label_fraction:g} leaves {len(self.train_idx)} labelled examples, "
+            raise UserError(f"{len(self.train_idx)} labelled examples (--label-fraction {cfg.label_fraction:g}) are "
                             f"fewer than --batch-size {cfg.batch_size}; lower --batch-size")
         self.sampler = EpochSampler(len(self.train_idx), cfg.batch_size, cfg.seed)
 
