@@ -26,7 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import interleaved  # noqa: E402
+from common import arguments, interleaved  # noqa: E402
 
 from milestones.bert.model import NAMED, Bert, BertConfig  # noqa: E402
 from milestones.optim import AdamW  # noqa: E402
@@ -105,17 +105,12 @@ def mlm_step(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=9)
-    p.add_argument("--skip", default="")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
     print(f"threads {args.threads}, torch {torch.__version__}, transformers {transformers.__version__}")
-    skip = set(args.skip.split(",")) - {""}
+    skip = args.skip
     if "forward" not in skip:
         forward(args)
     if "mlm" not in skip:

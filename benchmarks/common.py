@@ -19,3 +19,19 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str,
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def arguments(doc: str):  # noqa: ANN201 (an argparse.Namespace)
+    """--threads (torch's, pinned for both sides), --repeats and --skip (comma-separated parts)."""
+    import argparse
+
+    import torch
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--skip", default="")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    args.skip = set(args.skip.split(",")) - {""}
+    return args

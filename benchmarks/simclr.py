@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import interleaved  # noqa: E402
+from common import arguments, interleaved  # noqa: E402
 
 from milestones.optim import LARS  # noqa: E402
 from milestones.resnet.model import ResNetConfig  # noqa: E402
@@ -130,18 +130,13 @@ def augment(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=9)
-    p.add_argument("--skip", default="")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__)
     import lightly
     import torchvision
 
     print(f"threads {args.threads}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
           f"lightly {lightly.__version__}")
-    skip = set(args.skip.split(",")) - {""}
+    skip = args.skip
     for name, fn in (("loss", loss), ("step", step), ("augment", augment)):
         if name not in skip:
             fn(args)
