@@ -132,7 +132,7 @@ def load_source(path_or_name: str, cased: bool | None = None) -> Source:
             raise UserError(f"{path}: the vocab.txt has {tok.vocab_size} pieces, the model {cfg.vocab_size}")
         return Source(cfg, state, tok)
     folder, meta, state = ckpt.read_run_weights(path, "bert")
-    model_cfg = C.from_dict(BertConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
+    model_cfg = ckpt.read_model_config(folder, meta, BertConfig)
     tok = tx.load_tokenizer(folder / TOKENIZER_FILE)
     if not isinstance(tok, tx.WordPieceTokenizer):
         raise UserError(f"{folder} has no WordPiece tokenizer")
@@ -165,8 +165,7 @@ class BertTask:
         tok = tx.load_tokenizer(checkpoint / TOKENIZER_FILE) if (checkpoint / TOKENIZER_FILE).exists() else None
         source = None
         if cfg.init_from:
-            meta = ckpt.read_meta(checkpoint)
-            model_cfg = C.from_dict(BertConfig, meta.get("model", {}), f"{checkpoint / 'meta.json'} model")
+            model_cfg = ckpt.read_model_config(checkpoint, ckpt.read_meta(checkpoint), BertConfig)
             source = Source(model_cfg, {}, tok)  # type: ignore[arg-type]
         return cls(cfg, tok, source)
 

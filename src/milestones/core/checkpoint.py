@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from ..errors import UserError
+from .config import from_dict
 
 MARKER = "COMPLETE"
 
@@ -267,6 +268,12 @@ def read_meta(ckpt: Path, milestone: str | None = None) -> dict[str, Any]:
         raise UserError(f"checkpoint {ckpt} belongs to milestone {meta.get('milestone')!r}, "
                         f"not {milestone!r}")
     return meta
+
+
+def read_model_config(folder: Path, meta: dict[str, Any], cls: type) -> Any:
+    """The model's config (as built: what came from the data filled in) that a checkpoint's meta.json
+    records, as a `cls`; one line naming the file if it does not fit."""
+    return from_dict(cls, meta.get("model", {}), f"{folder / 'meta.json'} model")
 
 
 def load_weights(ckpt: Path, model: torch.nn.Module, device: torch.device | str = "cpu") -> None:

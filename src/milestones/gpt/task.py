@@ -58,7 +58,7 @@ class GPTTask(LanguageModelTask):
                 raise UserError(f"the tokenizer has {tok.vocab_size} tokens, the model {model_cfg.vocab_size}")
             return Source(model_cfg, state, tok)
         folder, meta, state = ckpt.read_run_weights(path, self.name)  # a run folder or one of its checkpoints
-        model_cfg = C.from_dict(GPTConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
+        model_cfg = ckpt.read_model_config(folder, meta, GPTConfig)
         return Source(model_cfg, state, tx.load_tokenizer(folder / TOKENIZER_FILE))
 
 

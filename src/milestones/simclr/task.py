@@ -47,7 +47,7 @@ from ..errors import UserError
 from ..optim import OptimConfig, matrix_decay_groups
 from ..optim import build as build_optimizer
 from .augment import Augment
-from .evaluate import knn_accuracy, linear_probe
+from .evaluate import features, knn_accuracy, linear_probe
 from .loss import nt_xent, pair_accuracy
 from .model import SimCLR, SimCLRConfig
 
@@ -110,8 +110,7 @@ PRESETS = {
 def load_source(path: str) -> Source:
     """The model config and weights of a run of this milestone, for --init-from."""
     folder, meta, state = ckpt.read_run_weights(Path(path).expanduser(), "simclr")
-    model_cfg = C.from_dict(SimCLRConfig, meta.get("model", {}), f"{folder / 'meta.json'} model")
-    return Source(model_cfg, state, None)
+    return Source(ckpt.read_model_config(folder, meta, SimCLRConfig), state, None)
 
 
 def labelled_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -181,9 +180,7 @@ class SimCLRTask:
         """A resumed run takes its model's config from its checkpoint, not from --init-from."""
         source = None
         if cfg.init_from:
-            meta = ckpt.read_meta(checkpoint)
-            source = Source(C.from_dict(SimCLRConfig, meta.get("model", {}), f"{checkpoint / 'meta.json'} model"),
-                            {}, None)
+            source = Source(ckpt.read_model_config(checkpoint, ckpt.read_meta(checkpoint), SimCLRConfig), {}, None)
         return cls(cfg, source)
 
     @classmethod
@@ -236,13 +233,21 @@ class _Images(Task):
                 raise UserError(f"--init-from {self.cfg.init_from}: its weights do not fit this model")
         return model
 
-    @torch.no_grad()
+    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        # weight decay (and LARS's adaptation) on weight matrices and kernels, not biases or BatchNorm (§B.1);
+        # only what this objective trains (linear evaluation: the classifier)
+        return {"model": build_optimizer(self.cfg.optim, matrix_decay_groups(model))}
+
+    def step_generator(self, step: int) -> torch.Generator:
+        """The random views of step `step`'s whole global batch come from this generator."""
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step + 7)
+
     def encode(self, model: nn.Module, split: str, device: torch.device,
                idx: torch.Tensor | None = None) -> torch.Tensor:
-        """h of a split's examples (all, or `idx`), in chunks, on the CPU; the caller sets eval mode."""
+        """h of a split's examples (all, or `idx`) on the CPU, read from the data a chunk at a time."""
         n = len(self.data.y_train if split == "train" else self.data.y_test)
         idx = torch.arange(n) if idx is None else idx
-        return torch.cat([model(self.data.get(i, split)[0].to(device)).float().cpu() for i in idx.split(CHUNK)])
+        return torch.cat([features(model, self.data.get(i, split)[0], device) for i in idx.split(CHUNK)])
 
 
 class Pretraining(_Images):
@@ -253,14 +258,10 @@ class Pretraining(_Images):
     def n_classes(self) -> int:
         return 0  # no classifier while pre-training
 
-    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
-        # weight decay (and LARS's adaptation) on weight matrices and kernels, not biases or BatchNorm (§B.1)
-        return {"model": build_optimizer(self.cfg.optim, matrix_decay_groups(model))}
-
     def batch(self, step: int, shard: Shard) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.sampler is not None
         idx = self.sampler.global_batch(step)
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step + 7)
+        g = self.step_generator(step)
         v1, v2 = self.views(idx, g), self.views(idx, g)  # (B, ...) each: the whole global batch's views
         keep = shard.take(torch.arange(len(idx)))
         return v1[keep], v2[keep]
@@ -330,17 +331,11 @@ class _Labelled(_Images):
             model.encoder.requires_grad_(False)
         return model
 
-    def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
-        trained = [p for p in model.parameters() if p.requires_grad]
-        return {"model": build_optimizer(self.cfg.optim, [
-            {"params": [p for p in trained if p.dim() >= 2]},
-            {"params": [p for p in trained if p.dim() < 2], "weight_decay": 0.0}])}
-
     def batch(self, step: int, shard: Shard) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.sampler is not None
         idx = self.train_idx[self.sampler.global_batch(step)]
         augment = self.cfg.augment_labelled and not self.frozen
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step + 7)
+        g = self.step_generator(step)
         x = self.views(idx, g, augment=augment)  # (B, ...): the whole global batch, then this shard's part
         keep = shard.take(torch.arange(len(idx)))
         return x[keep], self.data.y_train[idx][keep]

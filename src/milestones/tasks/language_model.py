@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import checkpoint as ckpt
-from ..core.config import NonNegative, Positive, Resumable, TrainConfig, from_dict
+from ..core.config import NonNegative, Positive, Resumable, TrainConfig
 from ..core.task import Source, Task
 from ..data import keyvalue
 from ..data import text as tx
@@ -153,8 +153,7 @@ class LanguageModelTask(Task):
         tok = tx.load_tokenizer(checkpoint / TOKENIZER_FILE) if (checkpoint / TOKENIZER_FILE).exists() else None
         source = None
         if cfg.init_from:
-            meta = ckpt.read_meta(checkpoint)
-            model_cfg = from_dict(type(cfg.model), meta.get("model", {}), f"{checkpoint / 'meta.json'} model")
+            model_cfg = ckpt.read_model_config(checkpoint, ckpt.read_meta(checkpoint), type(cfg.model))
             source = Source(model_cfg, {}, tok)
         return cls(cfg, tokenizer=tok, source=source)
 
