@@ -58,7 +58,7 @@ def tiny_claims(name, tmp_path):
     for c, ev in zip(m.claims, evidence):
         assert (tmp_path / c.name / "evidence.json").exists()
         assert (tmp_path / c.name / "figure.png").stat().st_size > 1000
-        assert ev.verdict in ("holds (1 of 1)", "does not hold (0 of 1)") and len(ev.per_seed) == 1
+        assert ev.verdict == "n/a (tiny)" and ev.holds in (0, 1) and len(ev.per_seed) == 1  # a smoke test
         assert ev.runs and all(r.startswith("OMP_NUM_THREADS=1 milestones train ") for r in ev.runs)
         assert ev.consistent is None  # the reference is for the small preset
     return evidence

@@ -134,6 +134,8 @@ CLAIMS = [
           budget_note="the small preset narrows the MLP to 2x128 hidden units (2x1000 costs 57 ms a step on "
                       "one core); the paper preset keeps 2x1000. 88 runs: the 72-run grid on the first seed, then "
                       "the best rates on the other seeds: 18 s on 2 cores (AMD EPYC)",
+          caption="Adam's curve is lowest early in both panels, then SGD with Nesterov momentum catches up and ends "
+                  "lower: the claim's first half holds, its second does not.",
           reference=Reference(
               0, 10, "milestones reproduce adam --seeds 10",
               "logreg: Adam lowest at 1/4 in 9 of 10 seeds but 1.27-1.79x SGD+Nesterov's loss at the end; MLP 2x128: "

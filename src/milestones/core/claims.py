@@ -125,6 +125,7 @@ class Context:
     runner: Runner
     workers: int = 2
     runs_made: list[Record] = field(default_factory=list)
+    data: str = ""  # a folder of the user's data, for a claim that can run on it (Claim.takes_data)
 
     def runs(self, runs: list[Run]) -> list[Record]:
         """Train (or fetch, if this process trained them already) the runs, in order."""
@@ -147,6 +148,7 @@ class Measured:
     measurements: dict[str, Any]
     figure: Callable[[Path], None] | None = None  # draws the PNG to the given path
     note: str = ""
+    examples: list[str] = field(default_factory=list)  # what a trained model produced (translations, text, ...)
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,24 @@ class Reference:
 def verdict_of(k: int, n: int) -> str:
     word = "holds" if k == n else "does not hold" if k == 0 else "mixed"
     return f"{word} ({k} of {n})"
+
+
+SMOKE_PRESETS = ("tiny",)  # presets that test the protocol: their runs are too short to be evidence
+SMOKE_VERDICT = "n/a (tiny)"
+SMOKE_WARNING = ("the tiny preset is a smoke test of the protocol (runs of seconds): its numbers are not "
+                 "evidence, so its verdicts show as n/a (tiny); run the small preset for the claims")
+
+
+def reproduce_command(milestone: str, preset: str, seeds: list[int], data: str = "") -> str:
+    """The `milestones reproduce` command that measures a claim again on the same seeds."""
+    words = ["milestones", "reproduce", milestone]
+    if preset != "small":
+        words += ["--preset", preset]
+    if data:
+        words += ["--data", data]
+    if seeds != [0, 1, 2]:
+        words += ["--seeds", str(len(seeds))] + (["--first-seed", str(seeds[0])] if seeds[0] else [])
+    return shlex.join(words)
 
 
 def consistent(k: int, n: int, ref: Reference, level: float = 0.025) -> bool:
@@ -190,8 +210,8 @@ class Evidence:
     paper_value: str
     rule: str
     ours: str
-    verdict: str  # "holds (3 of 3)", "mixed (1 of 3)", "does not hold (0 of 3)"
-    holds: int  # seeds on which the rule held
+    verdict: str  # "holds (3 of 3)", "mixed (1 of 3)", "does not hold (0 of 3)"; "n/a (tiny)" at tiny
+    holds: int  # seeds on which the rule held (counted at every preset, even where the verdict is n/a)
     preset: str
     seeds: list[int]
     seconds: float
@@ -204,10 +224,14 @@ class Evidence:
     note: str = ""
     budget_note: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    caption: str = ""  # what to look at in the figure
+    examples: list[str] = field(default_factory=list)
+    reproduce: str = ""  # the command that measures it again
+    data: str = ""  # the user's data the claim ran on, if any
 
     @property
     def outcome(self) -> str:
-        """holds, mixed or does not hold."""
+        """holds, mixed, does not hold, or n/a (a smoke-test preset)."""
         return self.verdict.split(" (")[0]
 
     def write(self, out_dir: Path) -> Path:
@@ -241,20 +265,29 @@ class Claim:
     rule: str  # the rule that decides, for one seed, whether the claim holds; fixed before measuring
     measure: Callable[[Context], Measured]
     reference: Reference | None = None  # the verdict on ten seeds, for the README and the tests
-    budget_note: str = ""  # said in the report when the claim needs longer than ~90 s
+    budget_note: str = ""  # what the claim costs at the small preset (the report says it for that preset only)
+    caption: str = ""  # one line under the figure: what to look at
+    takes_data: str = ""  # what data a user may bring (`reproduce --data`) where the embedded data falls short
 
     def run(self, preset: str, seeds: list[int], runner: Runner, out_dir: Path | None = None,
-            workers: int | None = None, echo: Callable[[str], None] | None = None) -> Evidence:
+            workers: int | None = None, echo: Callable[[str], None] | None = None, data: str = "") -> Evidence:
+        """Measure the claim on `seeds` (on the user's `data` folder, for a claim that takes it), count
+        the verdict, and write evidence.json and the figure into `out_dir`."""
         from .checkpoint import versions
+
+        if data and not self.takes_data:
+            raise ValueError(f"{self.milestone}/{self.name} runs on its embedded data only")
 
         say = echo or (lambda s: None)
         say(f"claim  {self.milestone}/{self.name}: {self.title}")
         say(f"paper  {self.paper} ({self.paper_value})")
         say(f"rule   {self.rule} (per seed; seeds {_span(seeds)})")
+        if preset in SMOKE_PRESETS:
+            say(f"note   {SMOKE_WARNING}")
         t0 = time.time()
         global _progress
         _progress = say if echo is not None else None
-        ctx = Context(preset, list(seeds), runner, workers or default_workers())
+        ctx = Context(preset, list(seeds), runner, workers or default_workers(), data=data)
         try:
             m = self.measure(ctx)
         finally:
@@ -262,12 +295,15 @@ class Claim:
         seconds = time.time() - t0
         k = sum(bool(p["holds"]) for p in m.per_seed)
         n = len(m.per_seed)
+        verdict = SMOKE_VERDICT if preset in SMOKE_PRESETS else verdict_of(k, n)
         ev = Evidence(milestone=self.milestone, claim=self.name, title=self.title, paper=self.paper,
-                      paper_value=self.paper_value, rule=self.rule, ours=m.ours, verdict=verdict_of(k, n),
+                      paper_value=self.paper_value, rule=self.rule, ours=m.ours, verdict=verdict,
                       holds=k, preset=preset, seeds=list(seeds), seconds=round(seconds, 1), per_seed=m.per_seed,
                       runs=[r["command"] for r in ctx.runs_made], measurements=m.measurements, note=m.note,
-                      budget_note=self.budget_note, versions=versions())
-        if self.reference is not None:
+                      budget_note=self.budget_note if preset == "small" else "", versions=versions(),
+                      caption=self.caption, examples=list(m.examples),
+                      reproduce=reproduce_command(self.milestone, preset, list(seeds), data), data=data)
+        if self.reference is not None and not data:  # the reference was measured on the embedded data
             ev.reference = asdict(self.reference) | {"verdict": self.reference.verdict}
             ev.consistent = consistent(k, n, self.reference) if preset == "small" else None
         if out_dir is not None:
@@ -278,8 +314,10 @@ class Claim:
                 ev.figure = str(fig_path)
             ev.write(out_dir)
         say(f"ours   {ev.ours}")
-        ref = f"; on {self.reference.seeds} seeds: {self.reference.verdict}" if self.reference else ""
-        say(f"verdict: {ev.verdict.upper()}{ref}  ({seconds:.0f} s)")
+        ref = f"; on {self.reference.seeds} seeds at the small preset: {self.reference.verdict}" \
+            if self.reference else ""
+        counted = f" (the rule held on {k} of {n}: not evidence)" if preset in SMOKE_PRESETS else ""
+        say(f"verdict: {ev.verdict.upper()}{counted}{ref}  ({seconds:.0f} s)")
         return ev
 
 

@@ -1,20 +1,26 @@
 """The tour report: every built milestone's claims in historical order, as HTML and Markdown.
 
-`index.html` is self-contained (figures embedded as base64 PNG); `report.md` links the
-figure files beside it. Milestones not built yet appear in the timeline as such. The caller
-gives the milestones (the registry's entries) and the runner that trains claim runs.
+`index.html` and `report.md` link the figures beside them (`<milestone>/<claim>/figure.png`), so
+the folder can be published as it is (docs/tour/ is one). The page opens with a stamp (date,
+commit, versions, CPU, threads, preset, seeds) and a table of every claim with the paper's number,
+ours and the verdict; each claim then has its rule, its figure with a line saying what to look at,
+examples of what the trained models produced, and the command that measures it again. At a
+smoke-test preset (tiny) the page and the verdicts say so. Milestones not built yet appear in the
+timeline as such. The caller gives the milestones (the registry's entries) and the runner.
 """
 
 from __future__ import annotations
 
-import base64
 import html
+import os
+import platform
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import Evidence, Runner
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, default_workers
 
 
 def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
@@ -40,6 +46,8 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     index.html and report.md."""
     seeds = seeds if seeds is not None else [0, 1, 2]
     out.mkdir(parents=True, exist_ok=True)
+    if preset in SMOKE_PRESETS:
+        echo(f"milestones: {SMOKE_WARNING}")
     results: dict[str, list[Evidence]] = {}
     times: dict[str, float] = {}
     t_all = time.time()
@@ -54,37 +62,96 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
         t0 = time.time()
         results[m.name] = [c.run(preset, seeds, runner, out / m.name / c.name, echo=echo) for c in m.claims]
         times[m.name] = time.time() - t0
-    total = time.time() - t_all
-    (out / "report.md").write_text(markdown(milestones, results, times, total, preset, seeds, out))
+    st = stamp(preset, seeds, time.time() - t_all, results)
+    (out / "report.md").write_text(markdown(milestones, results, times, st, out))
     page = out / "index.html"
-    page.write_text(to_html(milestones, results, times, total, preset, seeds))
+    page.write_text(to_html(milestones, results, times, st, out))
     return page
 
 
+def _commit() -> str:
+    """The source's git commit (with "+changes" when the tree differs from it), or "" outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list[Evidence]]) -> dict[str, Any]:
+    """What a reader needs to know a page's numbers by: when, which code, which machine, which settings."""
+    from .checkpoint import versions
+    from .claims import _span
+
+    first = next((ev for evs in results.values() for ev in evs), None)
+    vs = first.versions if first is not None and first.versions else versions()
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+            "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
+            "cpu": f"{_cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
+            "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
+            "smoke": preset in SMOKE_PRESETS, "command": _tour_command(preset, seeds)}
+
+
+def _tour_command(preset: str, seeds: list[int]) -> str:
+    words = ["milestones", "tour"]
+    if preset != "small":
+        words += ["--preset", preset]
+    if seeds != [0, 1, 2]:
+        words += ["--seeds", str(len(seeds))] + (["--first-seed", str(seeds[0])] if seeds[0] else [])
+    return " ".join(words)
+
+
 def _rel(path: str | None, base: Path) -> str | None:
-    if not path:
+    if not path or not Path(path).exists():
         return None
     try:
-        return str(Path(path).resolve().relative_to(base.resolve()))
+        return Path(path).resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
-        return path
+        return Path(path).resolve().as_uri()
 
 
-def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float], total: float,
-             preset: str, seeds: list[int], base: Path) -> str:
-    lines = ["# milestones: the tour", "",
-             f"Preset `{preset}`, seeds {', '.join(map(str, seeds))}, {total / 60:.1f} minutes in all. "
-             "Each claim states the paper's result and our rule before it is measured; the rule is applied "
-             "to each seed, and the verdict counts the seeds on which it held.", "",
-             "| # | year | milestone | claim | paper | ours | verdict | time |",
-             "|---|---|---|---|---|---|---|---|"]
+def _stamp_line(st: dict[str, Any]) -> str:
+    commit = f", commit {st['commit']}" if st["commit"] else ""
+    return (f"Measured {st['date']}{commit}; {st['versions']}; {st['cpu']}. Preset {st['preset']}, seeds "
+            f"{st['seeds']}, {st['minutes']:.1f} minutes in all. Made by `{st['command']}`.")
+
+
+INTRO = ("Each claim states the paper's result and our rule before anything is measured; the rule is applied to "
+         "each seed, and the verdict counts the seeds on which it held: holds (all), mixed (some), does not "
+         "hold (none). The verdict on ten seeds, measured once for the README, is beside it.")
+
+
+def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float],
+             st: dict[str, Any], base: Path) -> str:
+    lines = ["# milestones: the tour", "", _stamp_line(st), ""]
+    if st["smoke"]:
+        lines += [f"**Not evidence: {SMOKE_WARNING}.**", ""]
+    lines += [INTRO, "", "| # | milestone | claim | paper | ours | verdict | on 10 seeds |",
+              "|---|---|---|---|---|---|---|"]
     for m in milestones:
         if m.name not in results:
-            lines.append(f"| {m.number} | {m.year} | {m.name} | {m.claim} | | | {_absent(m)} | |")
+            lines.append(f"| {m.number} | {m.name} ({m.year}) | {m.claim} | | | {_absent(m)} | |")
             continue
         for ev in results[m.name]:
-            lines.append(f"| {m.number} | {m.year} | {m.name} | {ev.title} | {ev.paper_value} | {ev.ours} | "
-                         f"**{ev.verdict}** | {ev.seconds:.0f} s |")
+            ref = ev.reference["verdict"] if ev.reference else ""
+            lines.append(f"| {m.number} | {m.name} ({m.year}) | [{ev.title}](#{m.name}-{ev.claim}) | "
+                         f"{ev.paper_value} | {ev.ours} | **{ev.verdict}** | {ref} |")
     for m in milestones:
         lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
@@ -93,17 +160,25 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
             continue
         lines.append(f"Claims took {times[m.name]:.0f} s.")
         for ev in results[m.name]:
-            lines += ["", f"### {ev.title}: {ev.verdict}", "", f"- Paper: {ev.paper} ({ev.paper_value})",
-                      f"- Rule, for each seed: {ev.rule}", f"- Ours: {ev.ours}"]
+            lines += ["", f'<a id="{m.name}-{ev.claim}"></a>', f"### {ev.title}: {ev.verdict}", "",
+                      f"- Paper: {ev.paper} ({ev.paper_value})", f"- Rule, for each seed: {ev.rule}",
+                      f"- Ours: {ev.ours}"]
             if ev.reference:
-                lines.append(f"- On {ev.reference['seeds']} seeds: {ev.reference['verdict']}")
+                lines.append(f"- On {ev.reference['seeds']} seeds (small preset): {ev.reference['verdict']}: "
+                             f"{ev.reference['numbers']}")
+                if ev.reference.get("why"):
+                    lines.append(f"- Why: {ev.reference['why']}")
             if ev.note:
                 lines.append(f"- Note: {ev.note}")
-            if ev.budget_note:
-                lines.append(f"- Budget: {ev.budget_note}")
+            lines.append(f"- Time: {ev.seconds:.0f} s" + (f" ({ev.budget_note})" if ev.budget_note else ""))
+            lines.append(f"- Measure it again: `{ev.reproduce}`")
             fig = _rel(ev.figure, base)
             if fig:
-                lines += ["", f"![{ev.claim}]({fig})"]
+                lines += ["", f"![{ev.title}]({fig})"]
+            if ev.caption:
+                lines += ["", f"*What to look at:* {ev.caption}"]
+            if ev.examples:
+                lines += ["", "What the trained models produced:", "", "```", *ev.examples, "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -111,67 +186,100 @@ def _absent(m: Any) -> str:
     return "not in this tour" if m.built else "not built yet"
 
 
-def _img(path: str | None) -> str:
-    if not path or not Path(path).exists():
-        return ""
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="figure" src="data:image/png;base64,{data}">'
-
-
 def _css(ev: Evidence) -> str:
-    return {"holds": "ok", "mixed": "mx"}.get(ev.outcome, "no")
+    return {"holds": "ok", "mixed": "mx", "n/a": "na"}.get(ev.outcome, "no")
 
 
-def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float], total: float,
-            preset: str, seeds: list[int]) -> str:
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222;
+  line-height: 1.45; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { border: 1px solid #ddd; padding: .3rem .6rem;
+  text-align: left; vertical-align: top; } th { background: #f6f6f6; }
+.wide { overflow-x: auto; }
+.ok { color: #13795b; font-weight: bold; } .no { color: #b42318; font-weight: bold; } .nb, .na { color: #777; }
+.na { font-weight: bold; } .mx { color: #9a6700; font-weight: bold; }
+.claim { border-left: 4px solid #ddd; padding-left: 1rem; margin: 1.5rem 0; }
+figure { margin: .8rem 0; } img { max-width: 100%; height: auto; } figcaption { color: #444; }
+.stamp { color: #555; font-size: .9rem; }
+.smoke { background: #fff4e5; border: 1px solid #f0b429; padding: .6rem 1rem; }
+pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre-wrap; }
+code { overflow-wrap: anywhere; }
+@media (max-width: 40rem) {
+  body { margin: 1rem auto; font-size: .95rem; }
+  .claim { padding-left: .5rem; }
+  table.claimtable th, table.claimtable td { display: block; border: none; padding: .15rem .3rem; }
+  table.claimtable tr { display: block; border-bottom: 1px solid #ddd; padding: .3rem 0; }
+  table.summary tr:first-child { display: none; }
+  table.summary td[data-label]::before { content: attr(data-label) ": "; color: #777; }
+  h1 { font-size: 1.5rem; }
+}
+td.verdict { min-width: 8.5rem; }
+"""
+
+
+def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: dict[str, float],
+            st: dict[str, Any], base: Path) -> str:
     e = html.escape
     rows, sections = [], []
     for m in milestones:
-        built = m.name in results
-        authors = m.authors.rstrip(".")
-        verdicts = ", ".join(f'<span class="{_css(ev)}">{e(ev.verdict)}</span>'
-                             for ev in results.get(m.name, [])) or f'<span class="nb">{_absent(m)}</span>'
-        rows.append(f'<tr><td>{m.year}</td><td><a href="#{m.name}">{e(m.name)}</a></td><td>{e(m.title)}</td>'
-                    f'<td>{verdicts}</td></tr>')
+        evs = results.get(m.name, [])
+        head = (f'<td rowspan="{max(1, len(evs))}">{m.number}. <a href="#{m.name}">{e(m.name)}</a> '
+                f'<small>{m.year}</small></td>')
+        if not evs:
+            rows.append(f'<tr>{head}<td>{e(m.claim)}</td><td></td><td></td><td class="nb">{_absent(m)}</td></tr>')
+        for i, ev in enumerate(evs):
+            ref = f'<br><small>on 10 seeds: {e(ev.reference["verdict"])}</small>' if ev.reference else ""
+            rows.append(f'<tr>{head if i == 0 else ""}<td><a href="#{m.name}-{ev.claim}">{e(ev.title)}</a></td>'
+                        f'<td data-label="paper">{e(ev.paper_value)}</td><td data-label="ours">{e(ev.ours)}</td>'
+                        f'<td class="verdict"><span class="{_css(ev)}">{e(ev.verdict)}</span>{ref}</td></tr>')
         body = [f'<section id="{m.name}"><h2>{m.number}. {e(m.name)} <small>{m.year}</small></h2>',
-                f'<p><em>{e(m.title)}</em>, {e(authors)}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
+                f'<p><em>{e(m.title)}</em>, {e(m.authors.rstrip("."))}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
                 f'<p class="idea">{e(m.idea)}</p>']
-        if not built:
+        if not evs:
             body.append(f'<p class="nb">{_absent(m).capitalize()}. Its claim: {e(m.claim)}</p>')
         else:
             body.append(f"<p>Claims took {times[m.name]:.0f} s.</p>")
-            for ev in results[m.name]:
-                cls = _css(ev)
-                ref = f"{ev.reference['verdict']}: {ev.reference['numbers']}" if ev.reference else ""
-                extra = "".join(f"<tr><th>{k}</th><td>{e(v)}</td></tr>" for k, v in
-                                (("on more seeds", ref), ("note", ev.note), ("budget", ev.budget_note)) if v)
-                body.append(
-                    f'<div class="claim"><h3>{e(ev.title)}: <span class="{cls}">{e(ev.verdict)}</span></h3>'
-                    f'<table><tr><th>paper</th><td>{e(ev.paper)} <b>({e(ev.paper_value)})</b></td></tr>'
-                    f'<tr><th>rule, per seed</th><td>{e(ev.rule)}</td></tr>'
-                    f'<tr><th>ours</th><td><b>{e(ev.ours)}</b></td></tr>{extra}'
-                    f'<tr><th>time</th><td>{ev.seconds:.0f} s, seeds {ev.seeds}</td></tr></table>'
-                    f'{_img(ev.figure)}</div>')
+        for ev in evs:
+            ref = ""
+            if ev.reference:
+                ref = f"{ev.reference['verdict']}: {ev.reference['numbers']}"
+                if ev.reference.get("why"):
+                    ref += f". Why: {ev.reference['why']}"
+            spent = f"{ev.seconds:.0f} s, seeds {', '.join(map(str, ev.seeds))}" + \
+                (f" ({ev.budget_note})" if ev.budget_note else "")
+            extra = "".join(f"<tr><th>{k}</th><td>{e(v)}</td></tr>" for k, v in
+                            (("on 10 seeds, small preset", ref), ("note", ev.note), ("time", spent)) if v)
+            fig = _rel(ev.figure, base)
+            figure = ""
+            if fig:
+                caption = f"<figcaption>What to look at: {e(ev.caption)}</figcaption>" if ev.caption else ""
+                figure = (f'<figure><a href="{e(fig)}"><img alt="{e(ev.title)}" src="{e(fig)}"></a>'
+                          f'{caption}</figure>')
+            examples = ("<p>What the trained models produced:</p><pre>" + e("\n".join(ev.examples)) + "</pre>"
+                        if ev.examples else "")
+            body.append(
+                f'<div class="claim" id="{m.name}-{ev.claim}"><h3>{e(ev.title)}: '
+                f'<span class="{_css(ev)}">{e(ev.verdict)}</span></h3>'
+                f'<table class="claimtable"><tr><th>paper</th><td>{e(ev.paper)} <b>({e(ev.paper_value)})</b></td></tr>'
+                f'<tr><th>rule, per seed</th><td>{e(ev.rule)}</td></tr>'
+                f'<tr><th>ours</th><td><b>{e(ev.ours)}</b></td></tr>{extra}</table>'
+                f'{figure}{examples}<p>Measure it again: <code>{e(ev.reproduce)}</code></p></div>')
         body.append("</section>")
         sections.append("\n".join(body))
+    smoke = f'<p class="smoke"><b>Not evidence.</b> {e(SMOKE_WARNING)}.</p>' if st["smoke"] else ""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>milestones: the tour</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-table {{ border-collapse: collapse; margin: .5rem 0; }} td, th {{ border: 1px solid #ddd; padding: .3rem .6rem;
-text-align: left; vertical-align: top; }} th {{ background: #f6f6f6; }}
-.ok {{ color: #13795b; font-weight: bold; }} .no {{ color: #b42318; font-weight: bold; }} .nb {{ color: #888; }}
-.mx {{ color: #9a6700; font-weight: bold; }}
-.claim {{ border-left: 4px solid #ddd; padding-left: 1rem; margin: 1.5rem 0; }} img {{ max-width: 100%; }}
-.idea {{ font-size: 1.1rem; }}
-</style></head><body>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>milestones: the tour</title>
+<style>{CSS}</style></head><body>
 <h1>milestones: the history of deep learning, 2012&ndash;2020, run</h1>
-<p>Preset <code>{e(preset)}</code>, seeds {e(", ".join(map(str, seeds)))}, {total / 60:.1f} minutes in all. Each
-claim states the paper's result and our rule before measuring; the rule is applied to each seed, and the verdict
-counts the seeds on which it held: holds (all), mixed (some), does not hold (none).</p>
-<table><tr><th>year</th><th>milestone</th><th>paper</th><th>verdicts</th></tr>
+<p class="stamp">{e(_stamp_line(st))}</p>
+{smoke}
+<p>{e(INTRO)}</p>
+<div class="wide"><table class="claimtable summary"><tr><th>milestone</th><th>claim</th><th>paper</th><th>ours</th>
+<th>verdict</th></tr>
 {chr(10).join(rows)}
-</table>
+</table></div>
 {chr(10).join(sections)}
 </body></html>
 """

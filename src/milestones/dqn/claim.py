@@ -141,6 +141,8 @@ CLAIMS = [
           measure_learns,
           budget_note="three runs of 50,000 environment steps and 6,112 updates each: 20 s on 2 cores "
                       "(AMD EPYC)",
+          caption="the thick median line climbing from a random policy's return (about 22) towards the dashed 475 "
+                  "line, and the thin per-seed lines that reach 500 and fall back: DQN's known instability.",
           reference=Reference(
               7, 10, "milestones reproduce dqn --seeds 10",
               "first at 475: 49,640, 39,912, 44,776, never (best 392), never (best 198), 44,776, 44,776, "
@@ -156,6 +158,8 @@ CLAIMS = [
           measure_ablation,
           budget_note="six more runs (two variants, three seeds) besides the full runs of the first claim: "
                       "30 s on 2 cores (AMD EPYC)",
+          caption='the blue full agent above the red one without replay, and the orange one without a target network'
+                  ' flat at the bottom, where its Q-values diverged.',
           reference=Reference(
               9, 10, "milestones reproduce dqn --seeds 10",
               "full / no-replay / no-target: medians 271 / 149 / 10; no-target 9-10 in every seed; seed 4: full 128 "

@@ -21,7 +21,7 @@ from typing import Any
 from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
 from ..core.config import build
 from ..data import translation as tr
-from ..tasks.translation_sample import draw_attention, probe
+from ..tasks.translation_sample import draw_attention, example_lines, probe
 from .task import PRESETS, Config
 
 __all__ = ["CLAIMS", "probe"]
@@ -97,7 +97,9 @@ def measure_length(ctx: Context) -> Measured:
                     measurements={"longest_bucket": longest, "bleu_signature": first["signature"],
                                   "bucket_bleu_signature": first["by_length"][longest]["signature"],
                                   "examples": {f"{v}/{seed}": probes[(v, seed)]["examples"]
-                                               for v in ("attention", "fixed") for seed in ctx.seeds[:1]}})
+                                               for v in ("attention", "fixed") for seed in ctx.seeds[:1]}},
+                    examples=example_lines({f"{v} (seed {ctx.seeds[0]})": probes[(v, ctx.seeds[0])]["examples"]
+                                            for v in ("attention", "fixed")}))
 
 
 def measure_reversal(ctx: Context) -> Measured:
@@ -125,8 +127,11 @@ def measure_reversal(ctx: Context) -> Measured:
         fig.savefig(path, dpi=100)
         plt.close(fig)
 
+    first = ctx.seeds[0]
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
-                    measurements={"bleu_signature": done[("fixed", ctx.seeds[0])]["probe"]["signature"]})
+                    measurements={"bleu_signature": done[("fixed", first)]["probe"]["signature"]},
+                    examples=example_lines({f"{label} (seed {first})": done[(v, first)]["probe"]["examples"]
+                                            for v, label in (("reversed", "reversed"), ("fixed", "forward"))}))
 
 
 CLAIMS = [
@@ -137,6 +142,9 @@ CLAIMS = [
           f"model's by at least {MIN_GAP:g} points (same sizes, same number of steps)",
           measure_length, budget_note="nine runs of 300 steps (three models x three seeds, shared with the "
                                       "source-reversal claim): 31 s on 2 cores (AMD EPYC)",
+          caption='left: the blue attention model keeps its BLEU on the longest sentences while the red fixed-vector'
+                  ' model stays near zero; right: the dark cells run down the diagonal, each French word looking at '
+                  'the English words it translates.',
           reference=Reference(
               10, 10, "milestones reproduce seq2seq --seeds 10",
               "16+ words: attention 57-99 vs fixed vector 1-4 BLEU (median gap 92.9); all lengths 95.4 vs 2.8",
@@ -146,6 +154,8 @@ CLAIMS = [
           "25.9 -> 30.6 BLEU",
           "the fixed-vector model's test BLEU is higher with the source reversed than forward",
           measure_reversal, budget_note="shares its runs with attention-long-sentences",
+          caption='the reversed-source bars tower over the forward ones: with the source read backwards the first '
+                  'words to translate are the last the encoder read.',
           reference=Reference(
               10, 10, "milestones reproduce seq2seq --seeds 10",
               "reversed 17-23 vs forward 2-5 BLEU (median difference +17.5)",
