@@ -153,6 +153,7 @@ class BertTask:
     """`TASK(cfg)`: pre-training or fine-tuning, as `--objective` says."""
 
     name = "bert"
+    watch = ("loss", "mlm_acc", "val_loss", "val_mlm_acc", "test_acc")  # both kinds', for `milestones plot`
     model_class = Bert
 
     def __new__(cls, cfg: Config, tokenizer: Any = None, source: Source | None = None) -> Any:

@@ -83,6 +83,9 @@ class Task:
     name: str = "task"
     model_class: type[nn.Module] = nn.Module
     sampler: Sampler | None = None
+    # The metrics that matter, in order: the progress bar shows them first (the training ones and the
+    # last evaluation's), and curves.png and `milestones plot` draw them.
+    watch: tuple[str, ...] = ("loss",)
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -139,6 +142,11 @@ class Task:
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         return {}
+
+    def progress(self, step: int) -> tuple[int, int, str]:
+        """(done, total, unit) for the progress bar and TensorBoard's axis: optimizer steps by default
+        (DQN counts environment steps)."""
+        return step, self.cfg.steps, "step"
 
     def throughput(self, seconds: float) -> dict[str, float]:
         """Rates to log for a training step that took `seconds` (tokens/s, MFU); none by default."""

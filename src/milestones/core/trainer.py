@@ -180,8 +180,10 @@ class Trainer:
         self.train_model: nn.Module = self.model
         if d.enabled:
             self.train_model = task.wrap_ddp(self.model, [self.device.index] if self.device.type == "cuda" else None)
-        self.log = RunLogger(run_dir if self.writes else None, cfg.steps, self.start, enabled=d.main,
-                             tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose)
+        done, total, unit = task.progress(self.start)
+        self.log = RunLogger(run_dir if self.writes else None, total, done, enabled=d.main,
+                             tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose, unit=unit,
+                             watch=task.watch)
         self.amp = autocast_context(cfg, self.device)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -300,7 +302,7 @@ class Trainer:
         cfg, step = self.cfg, self.step
         for scheduler in self.schedulers.values():
             scheduler.step()
-        self.log.advance()
+        self.log.advance_to(self.task.progress(step)[0])
         if step % cfg.log_every == 0 or step == cfg.steps:
             self.log.log(step, "train", metrics)
         if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:

@@ -203,6 +203,57 @@ def read_user(path: str, src_lang: str = "", tgt_lang: str = "") -> Parallel:
     return Parallel(p.name, splits["train"], splits["valid"], splits["test"])
 
 
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+
+
+def number_of(words: str) -> int | None:
+    """The integer English number words name, as num2words writes them ("three hundred and
+    forty-one thousand, two", commas optional); None for anything else (checked by writing the
+    number back)."""
+    total, group = 0, 0
+    tokens = words.lower().replace(",", " ").replace("-", " ").split()
+    if not tokens:
+        return None
+    for t in tokens:
+        if t in _UNITS:
+            group += _UNITS[t]
+        elif t in _TENS:
+            group += _TENS[t]
+        elif t == "hundred":
+            group *= 100
+        elif t in _SCALES:
+            total, group = total + group * _SCALES[t], 0
+        elif t != "and":
+            return None
+    n = total + group
+    from num2words import num2words
+
+    def plain(text: str) -> str:
+        return " ".join(text.replace(",", " ").split())
+
+    return n if plain(num2words(n, lang="en")) == plain(words.lower()) else None
+
+
+def reference_translation(sentence: str, lang: str) -> str | None:
+    """The embedded corpus's translation of English number words (num2words into `lang`), or None
+    when the sentence is not a number as the corpus writes them."""
+    n = number_of(sentence)
+    if n is None:
+        return None
+    from num2words import num2words
+
+    return num2words(n, lang=lang)
+
+
+def unknown_words(tok: Any, sentence: str) -> list[str]:
+    """The words of `sentence` the tokenizer has never seen (they read as [UNK])."""
+    return [w for w in sentence.split() if UNK in tok.encode(w).ids]
+
+
 def load(dataset: str, data: str = "", lang: str = "fr", src_lang: str = "", tgt_lang: str = "",
          max_digits: int = 12, n_train: int = 20_000) -> Parallel:
     if data:
@@ -231,7 +282,7 @@ def train_tokenizer(texts: list[str], kind: str = "auto", vocab_size: int = 8000
         kind = "word" if len(words) + len(SPECIALS) <= vocab_size else "bpe"
     if kind == "word":
         tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-        trainer: Any = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
+        trainer: Any = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
     elif kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token="[UNK]"))
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)

@@ -156,6 +156,7 @@ def presets_for(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 class DQNTask(Task):
+    watch = ("episode_return", "eval_return", "loss", "epsilon")
     name = "dqn"
     model_class = QAgent
 
@@ -218,6 +219,10 @@ class DQNTask(Task):
         if recent:
             metrics["episode_return"] = float(np.mean(recent))
         return loss, metrics
+
+    def progress(self, step: int) -> tuple[int, int, str]:
+        """Environment steps, the budget a DQN run is set by (`--env-steps`)."""
+        return self.env_steps, self.cfg.env_steps, "env_steps"
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         returns = play(model, self.cfg.env, self.cfg.eval_episodes, self.cfg.eval_epsilon,

@@ -109,3 +109,9 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
             _, probs = judge.features_and_probs(images)
             counts = torch.bincount(probs.argmax(1), minlength=task.data.n_classes).tolist()  # type: ignore[union-attr]
             print(f"the classifier reads them as: {dict(enumerate(counts))}")
+            with torch.no_grad():
+                m = task.evaluate(model, torch.device("cpu"))
+            print(f"fd {m['fd']:.3g}: the Frechet distance between a digit classifier's features of "
+                  f"{cfg.eval_samples:,} samples and of the real digits (0 for the real data; lower is closer)")
+            print(f"score {m['score']:.3g}: the classifier score, 1 to 10 (high when each sample is one clear digit "
+                  f"and every digit is drawn); classes {m['classes']:.0f}: digits among at least 1% of samples")

@@ -75,6 +75,7 @@ def is_mixture(cfg: Config) -> bool:
 
 
 class GANTask(Task):
+    watch = ("loss_d", "loss_g", "fd", "score", "modes", "hq")
     name = "gan"
     model_class = GAN
 

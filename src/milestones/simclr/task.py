@@ -169,6 +169,7 @@ class SimCLRTask:
     """`TASK(cfg)`: pre-training, linear evaluation or fine-tuning, as `--objective` says."""
 
     name = "simclr"
+    watch = ("loss", "pair_acc", "knn_acc", "test_acc", "val_acc")  # both kinds', for `milestones plot`
     model_class = SimCLR
 
     def __new__(cls, cfg: Config, source: Source | None = None) -> Any:
@@ -251,6 +252,8 @@ class _Images(Task):
 
 
 class Pretraining(_Images):
+    watch = ("loss", "pair_acc", "knn_acc")
+
     def __init__(self, cfg: Config, source: Source | None = None):
         super().__init__(cfg, source)
         self.sampler = EpochSampler(len(self.data.y_train), cfg.batch_size, cfg.seed)
@@ -306,6 +309,7 @@ class Pretraining(_Images):
 
 class _Labelled(_Images):
     """linear and finetune: a classifier on h, trained on a fraction of the labels."""
+    watch = ("loss", "test_acc", "val_acc")
 
     frozen = False
     eval_train_examples = 2000

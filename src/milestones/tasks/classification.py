@@ -58,6 +58,7 @@ def predict(model: nn.Module, x: torch.Tensor, device: torch.device, batch: int 
 
 
 class ClassificationTask(Task):
+    watch = ("loss", "acc", "test_acc")
     eval_train_examples = 2000
 
     def __init__(self, cfg: ClassificationConfig, data: images.ImageData | None = None):
@@ -95,6 +96,12 @@ class ClassificationTask(Task):
         logits_tr = predict(model, xtr, device)
         return {"test_loss": F.cross_entropy(logits, yt).item(), "test_acc": accuracy(logits, yt),
                 "train_loss": F.cross_entropy(logits_tr, ytr).item(), "train_acc": accuracy(logits_tr, ytr)}
+
+    def predictions(self, model: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(true labels, predicted labels, number of classes) on the test split: `milestones evaluate`
+        draws their confusion matrix."""
+        xt, yt = self.data.all("test")
+        return yt, predict(model, xt, device).argmax(1), self.data.n_classes
 
     def state_dict(self) -> dict[str, Any]:
         return {"errors": list(self.errors)} if self.cfg.target_error else {}

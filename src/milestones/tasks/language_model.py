@@ -107,6 +107,7 @@ class Sequences:
 class LanguageModelTask(Task):
     """The shared part; a milestone gives `model_class` (whose config has `block_size`, `vocab_size`
     and `dropout`) and `load_source` for --init-from."""
+    watch = ("loss", "val_loss", "tok_s")
 
     def __init__(self, cfg: LanguageModelConfig, tokenizer: Any = None, source: Source | None = None):
         super().__init__(cfg)

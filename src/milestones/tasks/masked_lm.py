@@ -202,6 +202,7 @@ class EncoderTask(Task):
 class MaskedLMTask(EncoderTask):
     """Pre-training on `train` and `val` (Packed), with the tokenizer's special ids. A subclass
     gives `name`, `model_class` and the config (batch_size, seed, nsp, eval_batches, optim)."""
+    watch = ("loss", "mlm_acc", "val_loss", "val_mlm_acc")
 
     objective = "mlm"
 

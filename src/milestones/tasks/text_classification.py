@@ -50,6 +50,7 @@ def logits_of(model: nn.Module, rows: Packed, device: torch.device, batch: int =
 class TextClassificationTask(EncoderTask):
     """Fine-tuning on `train`, tested on `test` (both LabelledText). A subclass gives `name`,
     `model_class` and the config (batch_size, seed, seq_len, optim)."""
+    watch = ("loss", "test_acc")
 
     objective = "classify"
     eval_train_examples = 1000

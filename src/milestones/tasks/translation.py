@@ -103,6 +103,7 @@ def translate(model: nn.Module, tok: Any, sources: list[str], device: torch.devi
 
 class TranslationTask(Task):
     """The shared part; subclasses give the model (`model_class`, `model_config`, `step_flops`)."""
+    watch = ("loss", "bleu")
 
     def __init__(self, cfg: TranslationConfig, tokenizer: Any = None):
         super().__init__(cfg)

@@ -13,6 +13,7 @@ the checkpoint.
 from __future__ import annotations
 
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,11 @@ def attention_map(model: Any, tok: Any, sentence: str, max_len: int = 100) -> di
             "weights": rows}
 
 
-def draw_attention(ax: Any, m: dict[str, Any], title: str = "") -> None:
+def draw_attention(ax: Any, m: dict[str, Any], title: str = "") -> Any:
+    """The (output x source) attention weights as a grey map, 0 white to 1 black; returns the image
+    (for a colour bar)."""
     w = torch.tensor(m["weights"])  # (T, S)
-    ax.imshow(w, cmap="gray_r", vmin=0, vmax=1, aspect="auto")
+    im = ax.imshow(w, cmap="gray_r", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(m["source"])))
     ax.set_xticklabels([t.replace("▁", "") for t in m["source"]], rotation=90, fontsize=7)
     ax.set_yticks(range(len(m["output"])))
@@ -78,6 +81,20 @@ def draw_attention(ax: Any, m: dict[str, Any], title: str = "") -> None:
     ax.set_ylabel("output")
     if title:
         ax.set_title(title, fontsize=9)
+    return im
+
+
+def _print(source: str, ours: str, reference: str | None, tty: bool) -> None:
+    """One translation: tab-separated (source, ours[, reference, ok|WRONG]) for a pipe; on a terminal,
+    a block with the reference from num2words beside ours."""
+    verdict = None if reference is None else "ok" if ours == reference else "WRONG"
+    if not tty:
+        print("\t".join([source, ours] + ([reference, verdict] if reference is not None else [])))
+        return
+    print(source)
+    print(f"  ours       {ours}" + (f"   [{verdict}]" if verdict else ""))
+    if reference is not None:
+        print(f"  reference  {reference}   (num2words)")
 
 
 def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
@@ -95,16 +112,27 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     if count is not None:
         sentences = sentences[:count]
     beam = opts.beam or cfg.beam
+    for s in sentences:
+        unknown = tr.unknown_words(run.tokenizer, s)
+        if unknown:
+            print(f"milestones: {', '.join(repr(w) for w in unknown)} not in this run's vocabulary (read as "
+                  f"[UNK]): the model knows only the words of its training data", file=sys.stderr)
+    numbers = not cfg.data and cfg.dataset == "numbers"  # the embedded corpus: num2words gives the reference
+    tty = sys.stdout.isatty()
     for s, t in zip(sentences, translate(model, run.tokenizer, sentences, torch.device("cpu"), beam,
                                          cfg.length_penalty, cfg.max_len)):
-        print(f"{s}\t{t}")
+        _print(s, t, tr.reference_translation(s, cfg.lang) if numbers else None, tty)
     if opts.attention:
         path = Path(opts.attention)
         path.parent.mkdir(parents=True, exist_ok=True)
         m = attention_map(model, run.tokenizer, sentences[0], cfg.max_len)
         plt = pyplot()
-        fig, ax = plt.subplots(figsize=(1.2 + 0.3 * len(m["source"]), 1.2 + 0.3 * len(m["output"])))
-        draw_attention(ax, m, f"{run.milestone}: attention while translating")
+        fig, ax = plt.subplots(figsize=(max(5.5, 2.6 + 0.32 * len(m["source"])),
+                                        max(3.5, 2.0 + 0.3 * len(m["output"]))))
+        im = draw_attention(ax, m)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="attention weight")
+        ax.set_title("\n".join(textwrap.wrap(f"{run.milestone}: where the decoder looked while translating "
+                                             f"\"{sentences[0]}\"", 60)), fontsize=9)
         fig.tight_layout()
         tmp = path.with_suffix(".tmp.png")
         fig.savefig(tmp, dpi=110)
@@ -114,6 +142,22 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
 
 
 # -- what the translation claims record from a trained run ---------------------------------------
+
+
+def example_lines(outputs: dict[str, list[dict[str, str]]]) -> list[str]:
+    """The same test sentences as each labelled model translated them, beside the reference, each
+    output marked "ok" (equal to the reference) or "WRONG"."""
+    first = next(iter(outputs.values()))
+    width = max(len("reference"), *map(len, outputs))
+    lines: list[str] = []
+    for i, ex in enumerate(first):
+        lines += [f"{'source':<{width}}  {ex['source']}", f"{'reference':<{width}}  {ex['reference']}"]
+        for label, examples in outputs.items():
+            out = examples[i]["output"]
+            lines.append(f"{label:<{width}}  {out}  [{'ok' if out == ex['reference'] else 'WRONG'}]")
+        lines.append("")
+    return lines[:-1]
+
 
 TEST_SENTENCES = {"tiny": 100, "small": 500, "paper": 0}  # 0: the whole test split
 HEAT_SENTENCE = "three hundred and forty-one million, two hundred and six thousand, nine hundred and eighty"
