@@ -31,7 +31,7 @@ tour: install
 # in one test (claims that share runs train them once), first and on two processes of their own;
 # an idle worker steals the tests still queued on the other.
 test: install-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 bench: install-dev

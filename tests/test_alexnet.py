@@ -64,3 +64,34 @@ def test_the_config_is_filled_in_from_the_data():
 
 def test_claims_protocol_at_the_tiny_preset(tmp_path):
     tiny_claims("alexnet", tmp_path)
+
+
+def test_the_relu_claim_runs_on_a_users_cifar10(tmp_path, capsys):
+    """`reproduce alexnet --data DIR`: the paper's 2-D four-layer net on the user's CIFAR-10 files (a
+    few random ones here), the data named in the evidence and in the replay commands; the other
+    claim and the other milestones refuse --data in one line."""
+    import json
+
+    import numpy as np
+
+    from conftest import cli
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "cifar"
+    data.mkdir()
+    for name, n in (("data_batch_1.bin", 300), ("test_batch.bin", 50)):
+        rows = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 255, (n, 3072))], axis=1)
+        (data / name).write_bytes(rows.astype(np.uint8).tobytes())
+    code, out, err = cli(capsys, "reproduce", "alexnet", "--preset", "tiny", "--seeds", "1", "--data", data,
+                         "--out", tmp_path / "rep")
+    assert code == 0, err
+    assert "relu-vs-tanh" in out and "dropout-gap" not in out
+    ev = json.loads((tmp_path / "rep" / "relu-vs-tanh" / "evidence.json").read_text())
+    assert ev["data"] == str(data.resolve()) and ev["reference"] is None  # the reference is the embedded data's
+    assert ev["reproduce"] == f"milestones reproduce alexnet --preset tiny --data {data.resolve()} --seeds 1"
+    assert all(f"--data {data.resolve()}" in c and "--model.kernels 5,5,5" in c for c in ev["runs"])
+    assert ev["measurements"]["window"] == 3  # one epoch of 300 images at batch 128
+    code, _, err = cli(capsys, "reproduce", "resnet", "--preset", "tiny", "--data", data)
+    assert code == 2 and "run on their embedded data only" in err
+    code, _, err = cli(capsys, "reproduce", "alexnet", "--preset", "tiny", "--data", tmp_path / "nothing")
+    assert code == 2 and "does not exist" in err

@@ -13,7 +13,8 @@ from conftest import cli, run_cli
 
 def test_help_list_info(capsys):
     code, out, _ = cli(capsys, "--help")
-    assert code == 0 and "reproduce" in out
+    assert code == 0 and "reproduce" in out and "evaluate" in out and "plot" in out
+    assert all(v in out for v in ("MILESTONES_RUNS", "MILESTONES_CACHE", "MILESTONES_WORKERS"))
     code, out, _ = cli(capsys, "list")
     assert code == 0 and "alexnet" in out and "simclr" in out and "on 10 seeds" in out
     code, out, _ = cli(capsys, "info", "resnet")
@@ -40,22 +41,32 @@ def test_reproduce_tiny(tmp_path, capsys):
                        "--out", tmp_path / "rep")
     assert code == 0, err
     ev = json.loads((tmp_path / "rep" / "converges-fastest" / "evidence.json").read_text())
-    assert ev["verdict"] in ("holds (1 of 1)", "does not hold (0 of 1)")
-    assert ev["holds"] == ev["verdict"].startswith("holds")
+    assert ev["verdict"] == "n/a (tiny)" and ev["holds"] in (0, 1)  # tiny is a smoke test, never evidence
+    assert ev["reproduce"] == "milestones reproduce adam --preset tiny --seeds 1 --first-seed 5"
     assert ev["seeds"] == [5] and all(c.startswith("OMP_NUM_THREADS=1 milestones train adam") for c in ev["runs"])
     assert all("--seed 5" in c for c in ev["runs"])
     assert (tmp_path / "rep" / "converges-fastest" / "figure.png").stat().st_size > 1000
 
 
 def test_tour_tiny(tmp_path, capsys):
-    code, _, err = cli(capsys, "tour", "--preset", "tiny", "--seeds", "1", "--only", "resnet,adam",
-                       "--out", tmp_path / "tour")
+    import re
+
+    code, out, err = cli(capsys, "tour", "--preset", "tiny", "--seeds", "1", "--only", "resnet,adam",
+                         "--out", tmp_path / "tour")
     assert code == 0, err
+    assert "smoke test" in out and "N/A (TINY)" in out
     page = (tmp_path / "tour" / "index.html").read_text()
-    for text in ("resnet", "adam", "not in this tour", "data:image/png;base64", "(1 of 1)"):
-        assert text in page
+    for text in ("resnet", "adam", "not in this tour", "n/a (tiny)", "Not evidence", 'name="viewport"',
+                 "milestones reproduce resnet --preset tiny --seeds 1", "What to look at", "torch ",
+                 "Preset tiny", "Made by"):
+        assert text in page, text
+    verdicts = re.findall(r'<span class="(?:ok|mx|no|na)">([^<]+)</span>', page)
+    assert len(verdicts) == 4 and set(verdicts) == {"n/a (tiny)"}  # each claim in the table and its section
+    images = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(images) == 2 and all((tmp_path / "tour" / src).stat().st_size > 1000 for src in images)
     md = (tmp_path / "tour" / "report.md").read_text()
-    assert "| 4 | 2014 | adam |" in md and "gpt" in md
+    assert "| 4 | adam (2014) |" in md and "gpt" in md and "Not evidence" in md
+    assert all((tmp_path / "tour" / src).exists() for src in re.findall(r"!\[[^]]*\]\(([^)]+)\)", md))
 
 
 BAD = [
@@ -72,7 +83,13 @@ BAD = [
     (["train", "resnet", "--preset", "tiny", "--schedule", "wavy"], "expected {constant,cosine,step,inverse_sqrt}"),
     (["train", "resnet", "--preset", "huge"], "unknown preset"),
     (["train", "resnet", "--preset", "tiny", "--data", "/no/such/folder"], "does not exist"),
-    (["sample", "resnet", "--run", "/no/such/run"], "resnet has nothing to sample"),
+    (["sample", "adam", "--run", "/no/such/run"], "adam has nothing to sample"),
+    (["sample", "resnet", "--run", "/no/such/run"], "does not exist"),
+    (["evaluate", "resnet"], "evaluate needs --run DIR"),
+    (["evaluate", "resnet", "--run", "/no/such/run"], "does not exist"),
+    (["evaluate"], "evaluate needs a milestone name"),
+    (["plot"], "plot needs one or more run folders"),
+    (["plot", "/no/such/run"], "/no/such/run is not a run folder"),
     (["frobnicate"], "unknown verb"),
     (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
     (["reproduce", "adam", "--first-seed", "-1"], "--first-seed must be at least 0"),

@@ -1,6 +1,7 @@
 """The house's import direction, read from the source so that it cannot rot:
 
     errors, paths  <-  core  <-  optim, data, nn  <-  tasks  <-  the milestones  <-  registry  <-  cli
+                                                                          <-  __init__ (train, load), __main__
 
 A floor imports only the floors below it (and itself). A milestone imports the shared floors and
 its own files; of another milestone, only an earlier one's model.py (history builds on itself:
@@ -15,7 +16,7 @@ from milestones import registry
 PKG = Path(__file__).resolve().parents[1] / "src" / "milestones"
 ORDER = {m.name: m.number for m in registry.MILESTONES}
 FLOOR = {"errors": 0, "paths": 0, "core": 1, "optim": 2, "data": 2, "nn": 2, "tasks": 3, "registry": 5,
-         "cli": 6, "__init__": 6, "__main__": 7}
+         "cli": 6, "__init__": 7, "__main__": 7}  # the Python API (train, load) sits on the CLI
 
 
 def floor(top: str) -> int:

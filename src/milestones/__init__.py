@@ -1,9 +1,10 @@
 """milestones: the history of deep learning, 2012-2020, as ten runnable, verified programs.
 
-From Python, a trained run is one call away:
+From Python, training and a trained run are one call each:
 
     import milestones
-    model, config = milestones.load("runs/resnet/20261125-101500")   # a run folder or a checkpoint
+    run = milestones.train("resnet", "runs/r20", depth=20)             # what `milestones train` does
+    model, config = milestones.load(run)                               # a run folder or a checkpoint
     logits = model(x)                                                  # eval mode, on the device asked for
 """
 
@@ -16,7 +17,20 @@ if TYPE_CHECKING:
     from .core.checkpoint import Loaded
 
 __version__ = "0.1.0"
-__all__ = ["load", "__version__"]
+__all__ = ["load", "train", "__version__"]
+
+
+def train(name: str, out: str | Path, preset: str = "small", resume: bool = False, **overrides: object) -> Path:
+    """Train milestone `name` into the run folder `out`, exactly as `milestones train NAME --out OUT
+    --preset P --FIELD VALUE ...` does (progress, checkpoints, metrics.jsonl, curves.png), and return
+    the folder. Overrides name fields as the command line does, with `_` or `.`: `depth=20`,
+    `lr=1e-3`, `model={"plain": True}`. A mistake raises `milestones.errors.UserError`."""
+    from .cli import cmd_train
+    from .core.config import flatten, to_args
+
+    words = [name, "--out", str(out), *(["--resume"] if resume else ["--preset", preset])]
+    cmd_train(words + to_args(flatten(overrides)))
+    return Path(out)
 
 
 def load(path: str | Path, device: str = "cpu") -> Loaded:

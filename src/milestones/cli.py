@@ -6,6 +6,8 @@
     milestones reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
     milestones tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
     milestones sample NAME --run DIR [--count N] [--out DIR] [...]
+    milestones evaluate NAME --run DIR [--out DIR]
+    milestones plot RUN [RUN ...] [--metric KEY ...] [--out PNG]
     milestones export NAME --run DIR --to OUT
 
 One parser for all of it: argparse, with one option per config field (core/config.py), whose
@@ -15,6 +17,7 @@ mistakes are one line `milestones: error: ...` and exit status 2.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
@@ -39,20 +42,31 @@ verbs:
   reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
                                          run the paper's claims in miniature: per-seed verdicts,
                                          figure, evidence.json with every run's command
-  sample NAME --run DIR [--count N] [--out DIR]   use a trained run: dqn plays episodes and saves a GIF;
+  sample NAME --run DIR [--count N] [--out DIR]   use a trained run: alexnet and resnet predict test examples;
+                                         dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
                                          transformer translate "SENTENCE ..." (or stdin lines),
                                          with --beam K and --attention PNG; gpt continues "PROMPT"
                                          (--run DIR or --pretrained HF_DIR), streaming tokens;
                                          bert fills [MASK]s or predicts labels; simclr draws views
                                          and a map of the test set's representation
+  evaluate NAME --run DIR [--out DIR]    the test metrics of a trained run (classifiers: a confusion matrix)
+  plot RUN [RUN ...] [--metric KEY] [--out PNG]
+                                         overlay runs' training curves from their metrics.jsonl
   tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
                                          every built milestone's claims in historical order -> a report
   export NAME --run DIR --to OUT         write a run in its reference library's format (gpt: a
                                          folder transformers.GPT2LMHeadModel.from_pretrained loads)
 
+environment:
+  MILESTONES_RUNS     where runs go (default ./runs)
+  MILESTONES_CACHE    generated data and cached models (default ~/.cache/milestones)
+  MILESTONES_WORKERS  claim runs side by side, one torch thread each (default: the cores, at most 4)
+
 examples:
-  milestones train resnet --preset small --depth 32 --plain
+  milestones train resnet --out runs/r32 --depth 32         # then: milestones sample resnet --run runs/r32
+  milestones train resnet --out runs/p32 --depth 32 --plain
+  milestones plot runs/r32 runs/p32                         # the degradation problem, in your own runs
   milestones train alexnet --data ~/data/cifar-10-batches-bin --steps 5000
   milestones reproduce adam --seeds 10 --first-seed 100
   torchrun --nproc_per_node 2 -m milestones train resnet --preset small
@@ -200,7 +214,30 @@ def cmd_train(args: list[str]) -> int:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in result.final_eval.items())
         print(f"{m.name}: step {result.step}, {shown}")
         print(f"run folder: {result.run_dir}  (checkpoint {result.checkpoint})")
+        _after_training(m, result.run_dir, type(task).watch, task.progress(result.step)[2])
     return 0
+
+
+def _after_training(m: Any, run_dir: Path, watch: tuple[str, ...], unit: str) -> None:
+    """curves.png, and the commands to try next."""
+    from .core import curves
+
+    try:
+        path = curves.draw([(run_dir.name, curves.read_metrics(run_dir))], watch, run_dir / "curves.png",
+                           f"{m.name}: {run_dir}")
+        print(f"curves: {path}")
+    except (UserError, OSError) as e:  # a picture is never worth failing a finished run
+        print(f"milestones: no curves.png ({e})", file=sys.stderr)
+    run = shlex.quote(str(run_dir))
+    steps = [f"milestones evaluate {m.name} --run {run}"]
+    if m.sample_module is not None:
+        steps.append(f"milestones sample {m.name} --run {run}")
+    steps.append(f"milestones plot {run} OTHER_RUN ...        (overlay runs' curves)")
+    if (run_dir / "tb").is_dir():
+        steps.append(f"tensorboard --logdir {run}/tb")
+    length, what = ("--env-steps", "environment steps") if unit == "env_steps" else ("--steps", "steps")
+    steps.append(f"milestones train {m.name} --out {run} --resume {length} N   (train on, to N {what})")
+    print("next:\n" + "\n".join(f"  {c}" for c in steps))
 
 
 def _resumed_config(m: Any, saved: Any, given: dict[str, Any]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
@@ -287,14 +324,26 @@ def cmd_reproduce(args: list[str]) -> int:
     p = C.ArgumentParser(prog="milestones reproduce")
     p.add_argument("name")
     _claim_options(p)
+    p.add_argument("--data")
     o = _parse(p, args)
     preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
     _built(m)
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
-    out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}")
-    results = [c.run(preset, seeds, registry.runner, out / c.name, echo=_echo) for c in m.claims]
+    data = o.get("data") or ""
+    claims = m.claims
+    if data:
+        claims = [c for c in m.claims if c.takes_data]
+        if not claims:
+            raise UserError(f"{m.name}'s claims run on their embedded data only (--data is for alexnet's "
+                            "relu-vs-tanh, whose miniature needs CIFAR-10)")
+        from .data import images
+
+        images.load("", data)  # one line now if the folder is not data we read, not after the first runs
+        data = str(Path(data).expanduser().resolve())
+    out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
+    results = [c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data) for c in claims]
     print()
     for ev in results:
         print(f"{ev.claim}: {ev.verdict.upper()}: {ev.ours}  -> {out / ev.claim / 'evidence.json'}")
@@ -326,8 +375,8 @@ def cmd_sample(args: list[str]) -> int:
     m = _milestone(args, "sample", "dqn --run runs/dqn/RUN")
     module = m.sample_module
     if module is None:
-        raise UserError(f"{m.name} has nothing to sample: sampling comes with the generative "
-                        "milestones (gan, seq2seq, transformer, gpt), dqn, bert and simclr")
+        raise UserError(f"{m.name} has nothing to sample (it compares optimizers): see milestones evaluate "
+                        f"{m.name} --run DIR and milestones plot RUN ...")
     p = C.ArgumentParser(prog=f"milestones sample {m.name}")
     p.add_argument("name")
     p.add_argument("--run")
@@ -355,6 +404,84 @@ def cmd_sample(args: list[str]) -> int:
         default_out = Path(run) / "samples"
     module.sample(loaded, opts, list(inputs or []), count, Path(out) if out else default_out)
     return 0
+
+
+def cmd_evaluate(args: list[str]) -> int:
+    import torch
+
+    from . import load
+    from .core import checkpoint as ckpt
+
+    m = _milestone(args, "evaluate", "resnet --run runs/resnet/RUN")
+    _built(m)
+    p = C.ArgumentParser(prog=f"milestones evaluate {m.name}")
+    p.add_argument("name")
+    p.add_argument("--run")
+    p.add_argument("--out")
+    o = _parse(p, args)
+    if not o.get("run"):
+        raise UserError(f"evaluate needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
+    loaded = load(Path(o["run"]))
+    if loaded.milestone != m.name:
+        raise UserError(f"{o['run']} is a run of {loaded.milestone!r}, not {m.name!r}")
+    meta = ckpt.read_meta(loaded.checkpoint)
+    cfg = C.validate(C.from_dict(m.config_cls, meta["config"], f"{loaded.checkpoint / 'meta.json'} config"))
+    task = m.make_task(cfg, resume_from=loaded.checkpoint)  # the run's data (and tokenizer), as it trained
+    device = torch.device("cpu")
+    task.attach(loaded.model, device)
+    with torch.no_grad():
+        metrics = task.evaluate(loaded.model, device)
+    print(f"{m.name}: {loaded.checkpoint} (step {loaded.step})")
+    for k, v in metrics.items():
+        print(f"  {k:<16} {float(v):.6g}")
+    predictions = getattr(task, "predictions", None)
+    if predictions is not None:
+        from .tasks.classification_sample import confusion_figure
+
+        y, pred, n = predictions(loaded.model, device)
+        out = Path(o["out"]) if o.get("out") else Path(o["run"]) / "evaluation"
+        path = confusion_figure(y, pred, n, out / "confusion.png",
+                                f"{m.name}, step {loaded.step}: test accuracy {float((y == pred).float().mean()):.1%}")
+        print(f"confusion matrix: {path}")
+    return 0
+
+
+def cmd_plot(args: list[str]) -> int:
+    from . import registry
+    from .core import curves
+
+    p = C.ArgumentParser(prog="milestones plot")
+    p.add_argument("runs", nargs="*")
+    p.add_argument("--out")
+    p.add_argument("--metric", action="append")
+    o = _parse(p, args, intermixed=True)
+    folders = [Path(r) for r in o.get("runs") or []]
+    if not folders:
+        raise UserError("plot needs one or more run folders, e.g. milestones plot runs/resnet/A runs/resnet/B")
+    runs, watch, names = [], [], []
+    for folder in folders:
+        if not folder.is_dir():
+            raise UserError(f"{folder} is not a run folder (no such folder)")
+        rows = curves.read_metrics(folder)
+        saved = _read_config(folder)
+        name = saved.get("milestone", "")
+        if name in registry.built_names():
+            watch += [k for k in registry.get(name).task_module.TASK.watch if k not in watch]
+        names.append(name)
+        label = folder.name if [f.name for f in folders].count(folder.name) == 1 else str(folder)
+        runs.append((label, rows))
+    out = Path(o["out"]) if o.get("out") else Path("plot.png")
+    title = " vs ".join(sorted(set(n for n in names if n))) or "runs"
+    path = curves.draw(runs, tuple(watch) or ("loss",), out, title, only=o.get("metric"))
+    print(f"wrote {path}")
+    return 0
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    from .core.checkpoint import read_json
+
+    saved = read_json(folder / "config.json", f"{folder} has no config.json (is it a run folder?)")
+    return saved if isinstance(saved, dict) else {}
 
 
 def cmd_export(args: list[str]) -> int:
@@ -401,7 +528,7 @@ def _stopped(signum: int, frame: Any) -> None:
 
 VERBS: dict[str, Callable[[list[str]], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce,
-    "tour": cmd_tour, "sample": cmd_sample, "export": cmd_export,
+    "tour": cmd_tour, "sample": cmd_sample, "evaluate": cmd_evaluate, "plot": cmd_plot, "export": cmd_export,
 }
 
 
