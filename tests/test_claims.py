@@ -46,6 +46,21 @@ def test_every_claim_states_its_reference():
                 assert r.command.startswith(f"milestones reproduce {m.name}") and r.numbers, (m.name, c.name)
 
 
+def test_the_readme_counts_the_reference_verdicts():
+    """The README's first screen says how many claims hold on ten seeds: it must agree with the claims."""
+    import re
+
+    from conftest import ROOT
+
+    refs = [c.reference for m in registry.historical() if m.built for c in m.claims]
+    counts = {w: sum(r.verdict.startswith(w) for r in refs) for w in ("holds", "mixed", "does not hold")}
+    said = re.search(r"On ten seeds, (\d+) claims hold, (\d+) are mixed and (\d+) do not hold",
+                     " ".join((ROOT / "README.md").read_text().split()))
+    assert said, "the README no longer states the counts"
+    assert [int(x) for x in said.groups()] == [counts["holds"], counts["mixed"], counts["does not hold"]]
+    assert sum(counts.values()) == len(refs)
+
+
 def test_a_claim_run_replays_from_its_command(tmp_path, capsys):
     """Train the ResNet claim's runs (tiny preset), then one of them again from the command in its
     evidence: the replayed run's training losses equal the claim's, step for step."""

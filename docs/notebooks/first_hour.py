@@ -4,7 +4,7 @@
 # He et al. (2015) found that a deeper *plain* network trains worse than a shallower one, and that
 # residual connections reverse it. Here you train the two 32-layer nets yourself (on MNIST-1D, with
 # the settings of the ResNet claim), watch their curves, load one back and look at what it predicts.
-# About a minute on a laptop CPU.
+# About 15 seconds on a laptop CPU.
 #
 # This file is a notebook in the percent format: VS Code, PyCharm and Jupyter (with jupytext) open
 # its `# %%` cells as notebook cells, and `python docs/notebooks/first_hour.py` runs it top to
@@ -62,7 +62,7 @@ for name, folder in runs.items():
     evals = [r for r in rows if r["split"] == "eval"]
     ax.plot([r["step"] for r in train], [r["loss"] for r in train], label=name)
     bx.plot([r["step"] for r in evals], [r["test_acc"] for r in evals], "o-", label=name)
-ax.set(xlabel="step", ylabel="training loss", title="Deeper plain nets train worse")
+ax.set(xlabel="step", ylabel="training loss", title="The plain 32-layer net trains worse")
 bx.set(xlabel="step", ylabel="test accuracy", title="...and the shortcut fixes it")
 ax.legend()
 bx.legend()
