@@ -370,7 +370,6 @@ def cmd_tour(args: list[str]) -> int:
 
 
 def cmd_sample(args: list[str]) -> int:
-    from . import load
 
     m = _milestone(args, "sample", "dqn --run runs/dqn/RUN")
     module = m.sample_module
@@ -398,18 +397,25 @@ def cmd_sample(args: list[str]) -> int:
         loaded = module.load_pretrained(opts)
         default_out = Path(pretrained) / "samples"
     else:
-        loaded = load(Path(run))
-        if loaded.milestone != m.name:
-            raise UserError(f"{run} is a run of {loaded.milestone!r}, not {m.name!r}")
+        loaded = _load_run(m, run)
         default_out = Path(run) / "samples"
     module.sample(loaded, opts, list(inputs or []), count, Path(out) if out else default_out)
     return 0
 
 
+def _load_run(m: Any, run: str) -> Any:
+    """The latest finished checkpoint of a run folder (or one checkpoint) of milestone `m`."""
+    from . import load
+
+    loaded = load(Path(run))
+    if loaded.milestone != m.name:
+        raise UserError(f"{run} is a run of {loaded.milestone!r}, not {m.name!r}")
+    return loaded
+
+
 def cmd_evaluate(args: list[str]) -> int:
     import torch
 
-    from . import load
     from .core import checkpoint as ckpt
 
     m = _milestone(args, "evaluate", "resnet --run runs/resnet/RUN")
@@ -421,9 +427,7 @@ def cmd_evaluate(args: list[str]) -> int:
     o = _parse(p, args)
     if not o.get("run"):
         raise UserError(f"evaluate needs --run DIR, a run folder of {m.name} (see milestones train {m.name})")
-    loaded = load(Path(o["run"]))
-    if loaded.milestone != m.name:
-        raise UserError(f"{o['run']} is a run of {loaded.milestone!r}, not {m.name!r}")
+    loaded = _load_run(m, o["run"])
     meta = ckpt.read_meta(loaded.checkpoint)
     cfg = C.validate(C.from_dict(m.config_cls, meta["config"], f"{loaded.checkpoint / 'meta.json'} config"))
     task = m.make_task(cfg, resume_from=loaded.checkpoint)  # the run's data (and tokenizer), as it trained
@@ -485,7 +489,6 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 
 def cmd_export(args: list[str]) -> int:
-    from . import load
 
     m = _milestone(args, "export", "gpt --run runs/gpt/RUN --to gpt2-folder")
     _built(m)
@@ -499,9 +502,7 @@ def cmd_export(args: list[str]) -> int:
     o = _parse(p, args)
     if not o.get("run") or not o.get("to"):
         raise UserError(f"export needs --run DIR (a run of {m.name}) and --to OUT (the folder to write)")
-    loaded = load(Path(o["run"]))
-    if loaded.milestone != m.name:
-        raise UserError(f"{o['run']} is a run of {loaded.milestone!r}, not {m.name!r}")
+    loaded = _load_run(m, o["run"])
     out = Path(o["to"])
     if out.exists() and not out.is_dir():
         raise UserError(f"--to {out} is a file; give a folder")
