@@ -1,7 +1,7 @@
 """Render a tour page in headless Chromium at a desktop and a phone width, and check it as a reader
 would see it: every image loaded, nothing wider than the screen (a wide table scrolls inside its own
-box, which is allowed), the viewport tag present. Saves a screenshot at each width beside the page's
-folder for a look.
+box, which is allowed), the viewport tag present. Saves a screenshot at each width in the system's
+temporary folder, for a look.
 
     python docs/check_page.py docs/tour/index.html        # needs Debian's chromium (apt-get install chromium)
 
@@ -54,7 +54,7 @@ def check(page: Path, chromium: str) -> bool:
                 frame.write_text(FRAME.format(src=probe.name, width=width))
                 dom = subprocess.run([*base, "--dump-dom", frame.as_uri()], capture_output=True, text=True,
                                      timeout=120).stdout
-                shot = page.parent.parent / f"{page.parent.name}-{name}.png"
+                shot = Path(tempfile.gettempdir()) / f"{page.parent.name}-{name}.png"
                 frame.write_text(FRAME.format(src=page.name, width=width).replace("900px", "2400px"))
                 subprocess.run([*base[:-1], f"--window-size={max(width, 500)},2400", f"--screenshot={shot}",
                                 frame.as_uri()], capture_output=True, timeout=120)
@@ -79,4 +79,7 @@ if __name__ == "__main__":
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:
         sys.exit("no chromium on PATH (apt-get install chromium)")
-    sys.exit(0 if check(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/tour/index.html"), chromium) else 1)
+    page = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/tour/index.html").resolve()
+    if not page.is_file():
+        sys.exit(f"{page}: no such page")
+    sys.exit(0 if check(page, chromium) else 1)

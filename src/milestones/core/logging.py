@@ -95,7 +95,6 @@ class RunLogger:
             self._bar.update(position - self.position)
         self.position = position
 
-
     def message(self, text: str) -> None:
         if not self.verbose:
             return
