@@ -120,6 +120,8 @@ def test_train_and_sample_both_translation_milestones(tmp_path, capsys):
         code, out, err = cli(capsys, "sample", name, "--run", run, "hello world")
         assert code == 0 and "'hello', 'world' not in this run's vocabulary" in err
         assert out.count("\t") == 1  # not a number: no reference
+        code, out, err = cli(capsys, "evaluate", name, "--run", run)
+        assert code == 0 and "test_bleu " in out and "test_bleu_len_1-5" in out and "train_seconds" not in out, err
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = run_cli("sample", "transformer", "--run", run, input="twenty-one\n\nthree\n")  # a real process, stdin
     assert r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["twenty-one", "three"]

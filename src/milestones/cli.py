@@ -403,6 +403,10 @@ def cmd_sample(args: list[str]) -> int:
     return 0
 
 
+# Counters some evaluations log beside their metrics (where training was); a fresh task's are not the run's.
+TRAINING_STATE = ("env_steps", "train_seconds")
+
+
 def _load_run(m: Any, run: str) -> Any:
     """The latest finished checkpoint of a run folder (or one checkpoint) of milestone `m`."""
     from . import load
@@ -434,10 +438,11 @@ def cmd_evaluate(args: list[str]) -> int:
     device = torch.device("cpu")
     task.attach(loaded.model, device)
     with torch.no_grad():
-        metrics = task.evaluate(loaded.model, device)
+        metrics = task.test_metrics(loaded.model, device)
     print(f"{m.name}: {loaded.checkpoint} (step {loaded.step})")
     for k, v in metrics.items():
-        print(f"  {k:<16} {float(v):.6g}")
+        if k not in TRAINING_STATE:
+            print(f"  {k:<22} {float(v):.6g}")
     predictions = getattr(task, "predictions", None)
     if predictions is not None:
         from .tasks.classification_sample import confusion_figure

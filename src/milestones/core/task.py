@@ -143,6 +143,11 @@ class Task:
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         return {}
 
+    def test_metrics(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """What `milestones evaluate` prints: the evaluation on held-out data, by default the one
+        training ran (tasks that evaluate on a validation split while training score the test split)."""
+        return self.evaluate(model, device)
+
     def progress(self, step: int) -> tuple[int, int, str]:
         """(done, total, unit) for the progress bar and TensorBoard's axis: optimizer steps by default
         (DQN counts environment steps)."""

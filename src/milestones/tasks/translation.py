@@ -201,6 +201,12 @@ class TranslationTask(Task):
                 "examples": [{"source": s, "reference": r, "output": h}
                              for s, r, h in list(zip(sources, refs, hyps))[:5]]}
 
+    def test_metrics(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """BLEU and chrF on the whole test split, overall and by source length."""
+        s = self.score(model, device, "test")
+        return {"test_bleu": s["bleu"], "test_chrf": s["chrf"],
+                **{f"test_bleu_len_{k}": v["bleu"] for k, v in s["by_length"].items()}}
+
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         s = self.score(model, device, "valid", self.cfg.eval_sentences)
         out = {"bleu": s["bleu"], "chrf": s["chrf"], "train_seconds": round(self.train_seconds, 2)}
