@@ -338,10 +338,7 @@ def cmd_reproduce(args: list[str]) -> int:
         if not claims:
             raise UserError(f"{m.name}'s claims run on their embedded data only (--data is for alexnet's "
                             "relu-vs-tanh, whose miniature needs CIFAR-10)")
-        from .data import images
-
-        images.load("", data)  # one line now if the folder is not data we read, not after the first runs
-        data = str(Path(data).expanduser().resolve())
+        data = str(Path(data).expanduser().resolve())  # the claim reads it (one line if it cannot) before any run
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
     results = [c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data) for c in claims]
     print()
@@ -403,10 +400,6 @@ def cmd_sample(args: list[str]) -> int:
     return 0
 
 
-# Counters some evaluations log beside their metrics (where training was); a fresh task's are not the run's.
-TRAINING_STATE = ("env_steps", "train_seconds")
-
-
 def _load_run(m: Any, run: str) -> Any:
     """The latest finished checkpoint of a run folder (or one checkpoint) of milestone `m`."""
     from . import load
@@ -441,8 +434,7 @@ def cmd_evaluate(args: list[str]) -> int:
         metrics = task.test_metrics(loaded.model, device)
     print(f"{m.name}: {loaded.checkpoint} (step {loaded.step})")
     for k, v in metrics.items():
-        if k not in TRAINING_STATE:
-            print(f"  {k:<22} {float(v):.6g}")
+        print(f"  {k:<22} {float(v):.6g}")
     predictions = getattr(task, "predictions", None)
     if predictions is not None:
         from .tasks.classification_sample import confusion_figure

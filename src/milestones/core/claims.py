@@ -178,8 +178,9 @@ SMOKE_WARNING = ("the tiny preset is a smoke test of the protocol (runs of secon
 
 
 def reproduce_command(milestone: str, preset: str, seeds: list[int], data: str = "") -> str:
-    """The `milestones reproduce` command that measures a claim again on the same seeds."""
-    words = ["milestones", "reproduce", milestone]
+    """The `milestones reproduce` command that measures a claim again on the same seeds (with
+    milestone "", the `milestones tour` command that measures them all)."""
+    words = ["milestones", "reproduce", milestone] if milestone else ["milestones", "tour"]
     if preset != "small":
         words += ["--preset", preset]
     if data:
@@ -416,3 +417,13 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
+    """Write a figure atomically (a temporary file renamed into place), make its folder, close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    pyplot().close(fig)
+    tmp.replace(path)
+    return path

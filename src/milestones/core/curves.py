@@ -75,7 +75,7 @@ def _smooth(ys: list[float]) -> list[float]:
 def draw(runs: list[tuple[str, list[dict[str, Any]]]], watch: tuple[str, ...], path: Path, title: str = "",
          only: list[str] | None = None) -> Path:
     """Draw the runs' curves, one panel per metric, one colour per run; written atomically."""
-    from .claims import pyplot
+    from .claims import pyplot, save_figure
 
     keys = panels([rows for _, rows in runs], watch, only)
     if not keys:
@@ -112,9 +112,4 @@ def draw(runs: list[tuple[str, list[dict[str, Any]]]], watch: tuple[str, ...], p
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

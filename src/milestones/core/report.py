@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, default_workers
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, default_workers, reproduce_command
 
 
 def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
@@ -105,16 +105,7 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
             "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
             "cpu": f"{_cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
-            "smoke": preset in SMOKE_PRESETS, "command": _tour_command(preset, seeds)}
-
-
-def _tour_command(preset: str, seeds: list[int]) -> str:
-    words = ["milestones", "tour"]
-    if preset != "small":
-        words += ["--preset", preset]
-    if seeds != [0, 1, 2]:
-        words += ["--seeds", str(len(seeds))] + (["--first-seed", str(seeds[0])] if seeds[0] else [])
-    return " ".join(words)
+            "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds)}
 
 
 def _rel(path: str | None, base: Path) -> str | None:

@@ -224,6 +224,10 @@ class DQNTask(Task):
         """Environment steps, the budget a DQN run is set by (`--env-steps`)."""
         return self.env_steps, self.cfg.env_steps, "env_steps"
 
+    def test_metrics(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """The evaluation episodes' returns, without the step counter (a fresh task's, not the run's)."""
+        return {k: v for k, v in self.evaluate(model, device).items() if k != "env_steps"}
+
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         returns = play(model, self.cfg.env, self.cfg.eval_episodes, self.cfg.eval_epsilon,
                        seed=10**6 + self.cfg.seed * 1000 + self.env_steps // 1000, device=device, **self.env_kw)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..core.checkpoint import Loaded
-from ..core.claims import pyplot
+from ..core.claims import pyplot, save_figure
 from ..data import images
 from .classification import predict
 
@@ -25,13 +25,6 @@ class Options:
 
 
 INPUTS = None  # no positional arguments
-
-
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
 
 
 def draw_example(ax, x: torch.Tensor) -> None:
@@ -78,8 +71,7 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     fig.suptitle(f"{run.milestone} on {data.name} test examples: predicted (probability), true class; "
                  f"accuracy {acc:.1%}", fontsize=10)
     fig.tight_layout()
-    _save(fig, out / "predictions.png")
-    plt.close(fig)
+    save_figure(fig, out / "predictions.png")
     print(f"predictions: {out / 'predictions.png'}")
 
 
@@ -105,6 +97,4 @@ def confusion_figure(y: torch.Tensor, pred: torch.Tensor, n_classes: int, path: 
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..core.checkpoint import Loaded
-from ..core.claims import Run, pyplot
+from ..core.claims import Run, pyplot, save_figure
 from ..core.config import NonNegative
 from ..core.trainer import Result
 from ..data import translation as tr
@@ -134,10 +134,7 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
         ax.set_title("\n".join(textwrap.wrap(f"{run.milestone}: where the decoder looked while translating "
                                              f"\"{sentences[0]}\"", 60)), fontsize=9)
         fig.tight_layout()
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        tmp.replace(path)
+        save_figure(fig, path, dpi=110)
         print(f"attention map: {path}", file=sys.stderr)
 
 
