@@ -27,12 +27,14 @@ install-dev: $(VENV)/.installed-dev
 tour: install
 	$(BIN)/milestones tour
 
-# The linter, then two pytest workers, each process on one torch thread. A milestone's claims run
-# in one test (claims that share runs train them once), first and on two processes of their own;
-# an idle worker steals the tests still queued on the other.
+# The linter, then one pytest worker per core (at most 4), each process on one torch thread. A
+# milestone's claims run in one test (claims that share runs train them once) on one seed, in
+# their worker's own process; the claim tests are dealt out to the workers first (tests/conftest.py),
+# and an idle worker steals the tests still queued on another.
+TEST_WORKERS ?= $(shell $(PY) -c "import os; print(min(4, len(os.sched_getaffinity(0))))" 2>/dev/null || echo 2)
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py

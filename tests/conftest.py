@@ -26,10 +26,39 @@ def _isolated(tmp_path, monkeypatch):
     yield
 
 
-def pytest_collection_modifyitems(items):
-    """The claims first, so that the two test workers start on them and finish on short tests
-    (a claim left for last keeps one core busy while the other waits)."""
-    items.sort(key=lambda item: item.get_closest_marker("claims") is None)
+def pytest_collection_modifyitems(config, items):
+    """The claims first, so that the test workers start on them and finish on short tests (a claim
+    left for last keeps one core busy while the other waits). Each claim test trains in its own
+    worker's process, so under pytest-xdist the claims are dealt out, longest first, to the worker
+    with the least claim time so far (their seconds at one seed, `CLAIM_SECONDS` in test_claims.py),
+    and each worker's share starts the slice of the collection that xdist's first split hands it
+    (worksteal: worker i gets the next len(pending) // workers-left tests); idle workers then steal
+    short tests from the ends of the others' queues."""
+    claims = [i for i in items if i.get_closest_marker("claims")]
+    rest = [i for i in items if not i.get_closest_marker("claims")]
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers <= 1 or not claims:
+        items[:] = claims + rest
+        return
+
+    def seconds(item):
+        costs = getattr(item.module, "CLAIM_SECONDS", {})
+        return sum(costs.get(name, 60) for name in item.callspec.params.get("names", [])) if hasattr(
+            item, "callspec") else 60
+
+    lanes, load = [[] for _ in range(workers)], [0.0] * workers
+    for item in sorted(claims, key=seconds, reverse=True):
+        j = load.index(min(load))
+        lanes[j].append(item)
+        load[j] += seconds(item)
+    ordered, left = [], len(items)
+    for j, lane in enumerate(lanes):
+        size = left // (workers - j)  # what worksteal's first split sends worker j
+        left -= size
+        take = max(0, size - len(lane))
+        ordered += lane + rest[:take]
+        rest = rest[take:]
+    items[:] = ordered + rest
 
 
 def run_cli(*args, env=None, timeout=600, cwd=None, input=None):

@@ -340,7 +340,14 @@ def cmd_reproduce(args: list[str]) -> int:
                             "relu-vs-tanh, whose miniature needs CIFAR-10)")
         data = str(Path(data).expanduser().resolve())  # the claim reads it (one line if it cannot) before any run
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
-    results = [c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data) for c in claims]
+    results = []
+    try:
+        for c in claims:
+            results.append(c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data))
+    except (KeyboardInterrupt, Stopped):
+        finished = ", ".join(f"{out / ev.claim / 'evidence.json'} ({ev.verdict})" for ev in results) or "none"
+        print(f"\nmilestones: stopped; claims that finished: {finished}", file=sys.stderr)
+        raise
     print()
     for ev in results:
         print(f"{ev.claim}: {ev.verdict.upper()}: {ev.ours}  -> {out / ev.claim / 'evidence.json'}")
@@ -514,7 +521,8 @@ def cmd_export(args: list[str]) -> int:
 
 
 class Stopped(Exception):
-    """SIGTERM arrived before the trainer took over the signals."""
+    """SIGTERM arrived outside a training run that saves (which takes over the signals itself): a
+    tour or a reproduce stops at once (core/pool.py ends its workers)."""
 
     def __init__(self, signum: int):
         self.signum = signum
@@ -552,8 +560,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"milestones: error: {e}", file=sys.stderr)
         code = 2
     except Stopped as e:
-        print(f"milestones: {signal.Signals(e.signum).name} received before training started: stopped, "
-              "no checkpoint written", file=sys.stderr)
+        what = ("before training started: stopped, no checkpoint written" if verb == "train" else
+                "stopped")
+        print(f"milestones: {signal.Signals(e.signum).name} received {what}", file=sys.stderr)
         code = 128 + e.signum
     except BrokenPipeError:  # the reader went away (`milestones info gan | head -1`): end quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

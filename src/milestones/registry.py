@@ -24,7 +24,8 @@ from types import ModuleType
 from typing import Any
 
 from .core import config as C
-from .core.claims import Record, Run, parallel_map
+from .core.claims import Record, Run
+from .core.pool import Progress, parallel_map
 from .errors import UserError
 
 PRESET_NAMES = ("tiny", "small", "paper")
@@ -198,9 +199,9 @@ def execute(run: Run) -> Record:
 _RECORDS: dict[Run, Record] = {}  # the runs this process has trained: claims that share runs train them once
 
 
-def runner(runs: list[Run], workers: int) -> list[Record]:
+def runner(runs: list[Run], workers: int, progress: Progress | None = None) -> list[Record]:
     """The records of `runs`, training (side by side) those this process has not trained yet."""
     todo = list(dict.fromkeys(r for r in runs if r not in _RECORDS))
-    for r, record in zip(todo, parallel_map(execute, todo, workers)):
+    for r, record in zip(todo, parallel_map(execute, todo, workers, progress)):
         _RECORDS[r] = record
     return [_RECORDS[r] for r in runs]

@@ -1,8 +1,9 @@
 """BERT's claims in miniature: pre-training then fine-tuning beats training from scratch when labels
 are scarce (Devlin et al. 2019, Table 1 and the paper's argument), shown two ways on the embedded
 task (classify a standard-library docstring by its package, 7 packages, 50 test docstrings each;
-data/labelled.py) at 16 and 64 labelled docstrings per package, each beside a bag-of-words
-baseline (TF-IDF of words, sublinear counts, logistic regression with C 10, on the same labels).
+data/labelled.py) at 16 labelled docstrings per package (the paper preset adds 64), each beside a
+bag-of-words baseline (TF-IDF of words, sublinear counts, logistic regression with C 10, on the
+same labels).
 
 1. few-labels, with real pre-training: all-MiniLM-L6-v2 (6 layers, hidden 384: Microsoft's MiniLM
    distilled from a large pre-trained model, then trained by sentence-transformers on a billion
@@ -18,9 +19,15 @@ baseline (TF-IDF of words, sublinear counts, logistic regression with C 10, on t
    same model and tokenizer from scratch, trained alike. Holds for a seed if pre-training adds at
    least 5 points at 16 labels per package. The scale of pre-training is the paper's whole point
    (BERT-base saw 3.3 B words for 1 M steps of 256 sequences); this one sees about 2 M tokens.
+   One pre-training serves every seed (it runs with the first seed), as the paper's restarts
+   shared one pre-trained checkpoint and varied only the fine-tuning (Devlin et al. §5.1: "the
+   same pre-trained checkpoint but ... different fine-tuning data shuffling and classifier layer
+   initialization"): a seed is a fine-tuning seed.
 
 Settings were piloted on seeds 100-102 and fixed with the rules before seeds 0-2 were measured;
-the first claim's runs start beside the second's pre-training runs, to keep both cores busy.
+the first claim's runs start beside the second's pre-training run, to keep both cores busy. Until
+the test-budget rework both claims also fine-tuned at 64 labels per package for the figure alone
+(the rules read 16); the small preset now measures 16 only, and the references say what 64 gave.
 """
 
 from __future__ import annotations
@@ -31,13 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, keep_model, median, pyplot
+from ..core.claims import Claim, Context, Measured, Reference, Run, keep_model, median, pyplot, save_figure
 from ..core.trainer import Result
 from ..data import labelled
 
 __all__ = ["CLAIMS", "probe", "tfidf_accuracy"]
 
-LABELS = {"tiny": (4, 8), "small": (16, 64), "paper": (16, 64)}
+LABELS = {"tiny": (4,), "small": (16,), "paper": (16, 64)}  # labelled docstrings per package; the rules read the first
 MINILM_MARGIN = 20.0  # points, claim 1
 OWN_MARGIN = 5.0  # points, claim 2
 PROBES = ["the function returns a [MASK] of strings.", "raise an [MASK] if the file does not exist.",
@@ -153,26 +160,33 @@ def _verdicts(ctx: Context, acc: dict, better: str, worse: str, margin: float) -
         per_seed.append(row)
     med = {learner: [median([acc[(learner, k, s)] for s in ctx.seeds]) for k in ks]
            for learner in (better, worse, "tf-idf")}
-    ours = (f"test accuracy at {ks[0]} / {ks[1]} labels per class, medians: "
-            + "; ".join(f"{NAMES[n]} {v[0]:.1f} / {v[1]:.1f}%" for n, v in med.items())
+    ours = (f"test accuracy at {' / '.join(map(str, ks))} labels per class, medians: "
+            + "; ".join(f"{NAMES[n]} {' / '.join(f'{x:.1f}' for x in v)}%" for n, v in med.items())
             + f"; gain at {ks[0]} per seed: " + ", ".join(f"{p['gain']:+.1f}" for p in per_seed))
     return per_seed, ours
 
 
 def _accuracy_panel(ax: Any, ctx: Context, acc: dict, learners: tuple[str, ...]) -> None:
+    """Per number of labels a group of learners: each seed a dot, the median a bar."""
     ks = LABELS[ctx.preset]
-    for learner in learners:
-        for seed in ctx.seeds:
-            ax.plot(ks, [acc[(learner, k, seed)] for k in ks], "o", color=COLORS[learner], alpha=0.3, ms=4)
-        ax.plot(ks, [median([acc[(learner, k, s)] for s in ctx.seeds]) for k in ks], "-o", color=COLORS[learner],
-                label=NAMES[learner])
+    width = 0.8 / len(learners)
+    for j, learner in enumerate(learners):
+        for i, k in enumerate(ks):
+            x = i + (j - (len(learners) - 1) / 2) * width
+            ys = [acc[(learner, k, s)] for s in ctx.seeds]
+            ax.bar(x, median(ys), width * 0.9, color=COLORS[learner], alpha=0.45,
+                   label=NAMES[learner] if i == 0 else None)
+            ax.plot([x] * len(ys), ys, "o", color=COLORS[learner], ms=4)
     ax.axhline(100 / len(labelled.PACKAGES), color="gray", ls=":", label="chance")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xticks(range(len(ks)), [f"{k} per package" for k in ks])
     ax.set_ylim(0, 100)
-    ax.set_xlabel("labelled docstrings per package")
+    ax.set_xlabel(f"labelled docstrings (bars: median over seeds {_seeds(ctx)}; dots: each seed)")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
+
+
+def _seeds(ctx: Context) -> str:
+    return f"{ctx.seeds[0]}-{ctx.seeds[-1]}" if len(ctx.seeds) > 1 else str(ctx.seeds[0])
 
 
 def _fine_tune_runs(ctx: Context, learners: tuple[str, str], init: dict[int, str] | None = None) -> list:
@@ -181,10 +195,10 @@ def _fine_tune_runs(ctx: Context, learners: tuple[str, str], init: dict[int, str
 
 
 def measure_minilm(ctx: Context) -> Measured:
-    # The other claim's pre-training runs go side by side with these (the runner keeps their records,
-    # so that claim finds them trained); only this claim's runs are its evidence.
+    # The other claim's pre-training run goes side by side with these (the runner keeps its record,
+    # so that claim finds it trained); only this claim's runs are its evidence.
     minilm = [r for *_, r in _fine_tune_runs(ctx, ("minilm", "minilm-scratch"))]
-    ctx.runner([pretrain(ctx.preset, seed) for seed in ctx.seeds] + minilm, ctx.workers)
+    ctx.train([pretrain(ctx.preset, ctx.seeds[0])] + minilm)
     acc = _accuracies(ctx, ("minilm", "minilm-scratch"))
     per_seed, ours = _verdicts(ctx, acc, "minilm", "minilm-scratch", MINILM_MARGIN)
 
@@ -194,53 +208,46 @@ def measure_minilm(ctx: Context) -> Measured:
         _accuracy_panel(ax, ctx, acc, ("minilm", "minilm-scratch", "tf-idf"))
         ax.set_title("Pre-trained (MiniLM) vs from scratch, same architecture (cf. BERT Table 1)", fontsize=10)
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"accuracy": {f"{a}/{k}/{s}": v for (a, k, s), v in acc.items()}})
 
 
 def measure_own(ctx: Context) -> Measured:
-    pre_runs = [pretrain(ctx.preset, seed) for seed in ctx.seeds]
-    pre = dict(zip(ctx.seeds, ctx.runs(pre_runs)))
-    acc = _accuracies(ctx, ("ours", "ours-scratch"), {s: r["probe"]["folder"] for s, r in pre.items()})
+    first = ctx.seeds[0]
+    pre_run = pretrain(ctx.preset, first)  # one pre-training; every seed fine-tunes from it
+    (pre,) = ctx.runs([pre_run])
+    acc = _accuracies(ctx, ("ours", "ours-scratch"), {s: pre["probe"]["folder"] for s in ctx.seeds})
     per_seed, ours = _verdicts(ctx, acc, "ours", "ours-scratch", OWN_MARGIN)
-    mlm = {s: r["final"]["val_mlm_acc"] for s, r in pre.items()}
-    for row in per_seed:
-        row["val_mlm_acc"] = round(100 * mlm[row["seed"]], 1)
-    fills = pre[ctx.seeds[0]]["probe"]["fills"]
-    ours += (f"; held-out masked-word accuracy after pre-training {median([100 * v for v in mlm.values()]):.1f}% "
-             f"(median); seed {ctx.seeds[0]} fills: " + " | ".join(fills))
+    mlm = pre["final"]["val_mlm_acc"]
+    fills = pre["probe"]["fills"]
+    ours += (f"; one pre-training (seed {first}) for every seed, held-out masked-word accuracy after it "
+             f"{100 * mlm:.1f}%; it fills: " + " | ".join(fills))
 
     def figure(path: Path) -> None:
         plt = pyplot()
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6))
         _accuracy_panel(ax, ctx, acc, ("ours", "ours-scratch", "tf-idf"))
         ax.set_title("Our pre-training on the standard library's English", fontsize=10)
-        for i, r in enumerate(pre.values()):
-            rows = [h for h in r["history"] if h["split"] == "train"]
-            bx.plot([h["step"] for h in rows], [h["loss"] for h in rows], color="C2", alpha=0.6,
-                    label="training (masked words)" if i == 0 else None)
-            rows = [h for h in r["history"] if h["split"] == "eval"]
-            bx.plot([h["step"] for h in rows], [h["val_loss"] for h in rows], "o--", color="C3", ms=3,
-                    label="held out" if i == 0 else None)
+        rows = [h for h in pre["history"] if h["split"] == "train"]
+        bx.plot([h["step"] for h in rows], [h["loss"] for h in rows], color="C2", alpha=0.6,
+                label="training (masked words)")
+        rows = [h for h in pre["history"] if h["split"] == "eval"]
+        bx.plot([h["step"] for h in rows], [h["val_loss"] for h in rows], "o--", color="C3", ms=3, label="held out")
         bx.set_xlabel("pre-training step")
         bx.set_ylabel("MLM loss (nats)")
-        bx.set_title("Masked-word loss during pre-training", fontsize=10)
+        bx.set_title(f"Masked-word loss during pre-training (seed {first}, shared by every seed)", fontsize=10)
         bx.legend(fontsize=8)
-        bx.text(0.2, 0.8, f"what it predicts (seed {ctx.seeds[0]}):\n" + "\n".join(fills), transform=bx.transAxes,
+        bx.text(0.2, 0.8, "what it predicts:\n" + "\n".join(fills), transform=bx.transAxes,
                 fontsize=7, va="top", family="monospace", bbox=dict(facecolor="white", alpha=0.85, lw=0))
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"accuracy": {f"{a}/{k}/{s}": v for (a, k, s), v in acc.items()},
-                                  "val_mlm_acc": mlm, "fills": fills,
-                                  "pretraining": [r.command() for r in pre_runs]},
-                    examples=[f"what our pre-trained model puts in each [MASK] (its three likeliest words, seed "
-                              f"{ctx.seeds[0]}):", *fills])
+                                  "val_mlm_acc": mlm, "fills": fills, "pretraining": pre_run.command()},
+                    examples=["what our pre-trained model puts in each [MASK] (its three likeliest words):", *fills])
 
 
 CLAIMS = [
@@ -252,20 +259,21 @@ CLAIMS = [
           f"on the docstring task (7 packages), all-MiniLM-L6-v2 fine-tuned in our BERT beats the same "
           f"architecture from random initialisation, trained alike, by at least {MINILM_MARGIN:.0f} points of "
           f"test accuracy at the smallest budget (16 labelled docstrings per package)",
-          measure_minilm, budget_note="twelve fine-tuning runs of a 6-layer BERT beside the next claim's three "
-                                      "pre-training runs: about 4 minutes on 2 cores (AMD EPYC)",
-          caption="the pre-trained model's curve far above the from-scratch one at every number of labels, with the "
-                  'bag-of-words baseline between them.',
+          measure_minilm, budget_note="six fine-tuning runs of a 6-layer BERT (40 s each) beside the next claim's "
+                                      "pre-training run (100 s): about 2.5 minutes on 2 cores (Intel Xeon)",
+          caption="the pre-trained model's bar far above the from-scratch one, with the bag-of-words baseline beside "
+                  "them; each dot is a seed.",
           reference=Reference(
               10, 10, "milestones reproduce bert --seeds 10",
               "at 16 labels per package MiniLM fine-tuned 66.6-75.7% (median 71.6) vs the same architecture from "
-              "scratch 18.0-37.1% (median 28.7): gains +34.6 to +49.4; at 64 labels 74.3-81.4% (median 78.7) vs "
-              "14.3-19.7%; TF-IDF + logistic regression 67.0% and 82.0% (medians)",
+              "scratch 18.0-37.1% (median 28.7): gains +34.6 to +49.4; TF-IDF + logistic regression 67.0% "
+              "(median)",
               "the pre-trained network starts with features that separate the packages, so 100 steps on 112 "
               "docstrings suffice; the same six post-LN layers from random weights, given the same 100 steps, "
-              "memorise the 112 but generalise poorly, and with 448 (64 per package, under two epochs) they "
-              "do not leave chance. At 64 labels the bag of words overtakes the fine-tuned MiniLM (82.0 vs 78.7): "
-              "package names and identifiers in docstrings are strong word-level cues")),
+              "memorise the 112 but generalise poorly. Until the runs at 64 labels per package were dropped (they "
+              "served the figure alone), seeds 0-9 also gave 74.3-81.4% (median 78.7) vs 14.3-19.7% there, and "
+              "the bag of words overtook the fine-tuned MiniLM (82.0 vs 78.7): package names and identifiers in "
+              "docstrings are strong word-level cues")),
     Claim("bert", "own-pretraining", "Our own pre-training on the standard library helps fine-tuning",
           "Devlin et al. 2019 §3.1 and Table 1: masked-language-model pre-training on unlabelled text (3.3 B words) "
           "is what lifts the fine-tuned scores",
@@ -273,20 +281,23 @@ CLAIMS = [
           f"a small BERT (2 layers, hidden 128) pre-trained by masked language modelling on the standard "
           f"library's English, then fine-tuned, beats the same model from scratch by at least {OWN_MARGIN:.0f} "
           f"points of test accuracy at 16 labelled docstrings per package",
-          measure_own, budget_note="three pre-training runs (beside the previous claim's runs) and twelve small "
-                                   "fine-tuning runs: about 1 minute more on 2 cores (AMD EPYC)",
+          measure_own, budget_note="one pre-training run (beside the previous claim's runs) and six small "
+                                   "fine-tuning runs: about 20 s more on 2 cores (Intel Xeon)",
           caption='left: our one-minute pre-training gives no gain over training from scratch; right: its masked-'
                   'word loss falls but stays high, the model has learned word frequencies.',
           reference=Reference(
-              0, 10, "milestones reproduce bert --seeds 10",
-              "pre-trained 43.7-54.9% (median 51.6) vs from scratch 50.0-62.9% (median 55.4) at 16 labels per "
-              "package, gains -13.4 to +1.7; at 64 labels medians 72.0 vs 74.7; held-out masked-word accuracy "
-              "after pre-training 18.4-20.0%, and its fillers are the commonest words ('the', 'a', 'of')",
+              1, 10, "milestones reproduce bert --seeds 10",
+              "fine-tuned from one pre-training (seed 0) 47.4-56.9% (median 52.4) vs from scratch 49.4-60.9% "
+              "(median 54.7) at 16 labels per package, gains -7.1 to +6.6 (median -5.0; +5 or more on seed 7 "
+              "alone, where the run from scratch was the lowest of the ten); held-out masked-word accuracy after "
+              "pre-training 19.6%, and its fillers are the commonest words ('the', 'a', 'of')",
               "a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
               "word frequencies, not language: its masked-word accuracy stays near 19% and its fillers are "
               "function words, and fine-tuning from those weights is no better than from random ones. The "
               "MiniLM claim shows what pre-training at scale (billions of tokens) gives the same kind of "
               "network. Pilots on seeds 100-102 also tried 1,500 steps of 64-token sequences (MLM accuracy 22%, "
               "+8 points on one seed), a 2,000-piece vocabulary without dropout at lr 2e-3 (21%: -3 to -9 "
-              "points), and shorter or longer fine-tuning")),
+              "points), and shorter or longer fine-tuning. With a pre-training per seed (as measured until the "
+              "test-budget rework) the ten gains were -13.4 to +1.7, 0 of 10: the one seed that now passes is "
+              "fine-tuning noise around no effect, so the verdict is mixed but the claim has no support")),
 ]

@@ -12,25 +12,22 @@ claim's `Reference`, its verdict measured once on ten seeds for the README.
 
 Runs are executed by a runner the caller supplies (the registry's: it may train any milestone,
 so one claim can compare against another milestone's runs without importing its code). Runs of
-a claim go side by side, one process per core with one torch thread each (two-thread torch slows
-many times over as soon as another process holds a core); a replay command therefore starts with
+a claim go side by side (core/pool.py), one process per core with one torch thread each, never more
+runs at once on the machine than it has cores; a replay command therefore starts with
 OMP_NUM_THREADS=1, which gives the same numbers bit for bit.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import shlex
 import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from typing import Any
 import torch
 
 from .config import flatten, to_args
+from .pool import Progress, default_workers
 
 # ---------------------------------------------------------------------------------------------
 # Runs and their records.
@@ -74,7 +72,7 @@ class Run:
 
 
 Record = dict[str, Any]  # command, history, final, step, seconds, probe
-Runner = Callable[[list[Run], int], list[Record]]  # (runs, worker processes) -> their records
+Runner = Callable[[list[Run], int, "Progress | None"], list[Record]]  # (runs, processes, progress) -> records
 
 
 def kept_model_folder(run: Run) -> Path:
@@ -126,10 +124,16 @@ class Context:
     workers: int = 2
     runs_made: list[Record] = field(default_factory=list)
     data: str = ""  # a folder of the user's data, for a claim that can run on it (Claim.takes_data)
+    progress: Progress | None = None  # where "run k/N done" lines go
+
+    def train(self, runs: list[Run]) -> list[Record]:
+        """Train (or fetch) runs without counting them as this claim's evidence (another claim's runs
+        started beside this one's, to keep every core busy)."""
+        return self.runner(runs, self.workers, self.progress)
 
     def runs(self, runs: list[Run]) -> list[Record]:
         """Train (or fetch, if this process trained them already) the runs, in order."""
-        records = self.runner(runs, self.workers)
+        records = self.train(runs)
         known = {r["command"] for r in self.runs_made}
         self.runs_made += [r for r in records if r["command"] not in known]
         return records
@@ -195,8 +199,12 @@ def consistent(k: int, n: int, ref: Reference, level: float = 0.025) -> bool:
     chance that a seed holds estimated from the reference as (holds + 1) / (seeds + 2), a count as
     low (or as high) as k must have probability at least `level` (a two-sided binomial test at 5%).
     A reference of 10 of 10 then allows 2 of 3 but not 1 of 3; 0 of 10 allows 1 of 3 but not 2;
-    a mixed reference allows more. (Other CPUs round differently, and a seed at a rule's edge can
-    fall either way: this is the margin for it.)"""
+    a mixed reference allows more. A reference that saw one outcome only also disagrees with seeds
+    that never show it: on one seed (the tests' check) a 10-of-10 reference needs that seed to hold,
+    0 of 10 needs it to fail, and a mixed one allows either. (Other CPUs round differently, and a
+    seed at a rule's edge can fall either way: this is the margin for it.)"""
+    if (ref.holds == ref.seeds and k == 0) or (ref.holds == 0 and k == n):
+        return False
     p = (ref.holds + 1) / (ref.seeds + 2)
     pmf = [math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(n + 1)]
     return min(sum(pmf[:k + 1]), sum(pmf[k:])) >= level
@@ -286,13 +294,9 @@ class Claim:
         if preset in SMOKE_PRESETS:
             say(f"note   {SMOKE_WARNING}")
         t0 = time.time()
-        global _progress
-        _progress = say if echo is not None else None
-        ctx = Context(preset, list(seeds), runner, workers or default_workers(), data=data)
-        try:
-            m = self.measure(ctx)
-        finally:
-            _progress = None
+        ctx = Context(preset, list(seeds), runner, workers or default_workers(), data=data,
+                      progress=say if echo is not None else None)
+        m = self.measure(ctx)
         seconds = time.time() - t0
         k = sum(bool(p["holds"]) for p in m.per_seed)
         n = len(m.per_seed)
@@ -326,80 +330,6 @@ def _span(seeds: list[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"
     return ", ".join(map(str, seeds))
-
-
-# ---------------------------------------------------------------------------------------------
-# Running independent jobs side by side.
-
-
-def default_workers() -> int:
-    env = os.environ.get("MILESTONES_WORKERS")
-    if env:
-        return max(1, int(env))
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
-def _call(job: tuple[Callable[..., Any], Any]) -> Any:
-    fn, arg = job
-    return fn(arg)
-
-
-_progress: Callable[[str], None] | None = None  # set by Claim.run: where "run k/N done" lines go
-
-
-_pools: dict[int, ProcessPoolExecutor] = {}  # kept between calls: a fresh pool costs seconds of imports
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    if workers not in _pools:
-        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                              initializer=_init_worker)
-    return _pools[workers]
-
-
-@atexit.register
-def _close_pools() -> None:
-    for pool in _pools.values():
-        pool.shutdown(cancel_futures=True)
-    _pools.clear()
-
-
-def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> list[Any]:
-    """fn(job) for each job, in `workers` spawned processes of one torch thread each (inline, also
-    on one thread, when workers == 1). Results come back in the order of `jobs`. The processes
-    are kept for the next call (they hold their imports and loaded data)."""
-    t0 = time.time()
-    every = max(1, len(jobs) // 10)  # about ten lines however many jobs
-
-    def done(k: int) -> None:
-        if _progress is not None and (k % every == 0 or k == len(jobs)):
-            _progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
-
-    if workers <= 1 or len(jobs) <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            out = []
-            for job in jobs:
-                out.append(fn(job))
-                done(len(out))
-            return out
-        finally:
-            torch.set_num_threads(threads)
-    pool = _pool(workers)
-    try:
-        futures = [pool.submit(_call, (fn, job)) for job in jobs]
-        for k, _ in enumerate(as_completed(futures), 1):
-            done(k)
-        return [f.result() for f in futures]
-    except BaseException:
-        _pools.pop(workers, None)  # a broken or interrupted pool is not reused
-        pool.shutdown(cancel_futures=True)
-        raise
 
 
 def median(xs: list[float]) -> float:

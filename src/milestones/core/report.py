@@ -14,13 +14,15 @@ from __future__ import annotations
 import html
 import os
 import platform
+import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, default_workers, reproduce_command
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, reproduce_command
+from .pool import default_workers
 
 
 def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
@@ -43,7 +45,9 @@ def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
 def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small", seeds: list[int] | None = None,
          only: set[str] | None = None, echo: Callable[[str], None] = print) -> Path:
     """Run every built milestone's claims (or those of `only`) in the order given, and write
-    index.html and report.md."""
+    index.html and report.md. Stopped (Ctrl-C, or a signal the caller turns into an exception with
+    a `signum`), it writes the report of the claims that finished, marked as interrupted, and
+    re-raises."""
     seeds = seeds if seeds is not None else [0, 1, 2]
     out.mkdir(parents=True, exist_ok=True)
     if preset in SMOKE_PRESETS:
@@ -51,21 +55,37 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     results: dict[str, list[Evidence]] = {}
     times: dict[str, float] = {}
     t_all = time.time()
-    for m in milestones:
-        if not m.built:
-            echo(f"\n== {m.number}. {m.name} ({m.year}): not built yet")
-            continue
-        if only is not None and m.name not in only:
-            echo(f"\n== {m.number}. {m.name} ({m.year}): not in this tour (--only)")
-            continue
-        echo(f"\n== {m.number}. {m.name} ({m.year}): {m.title}")
-        t0 = time.time()
-        results[m.name] = [c.run(preset, seeds, runner, out / m.name / c.name, echo=echo) for c in m.claims]
-        times[m.name] = time.time() - t0
+    stopped: BaseException | None = None
+    try:
+        for m in milestones:
+            if not m.built:
+                echo(f"\n== {m.number}. {m.name} ({m.year}): not built yet")
+                continue
+            if only is not None and m.name not in only:
+                echo(f"\n== {m.number}. {m.name} ({m.year}): not in this tour (--only)")
+                continue
+            echo(f"\n== {m.number}. {m.name} ({m.year}): {m.title}")
+            t0 = time.time()
+            results[m.name] = []
+            for c in m.claims:
+                results[m.name].append(c.run(preset, seeds, runner, out / m.name / c.name, echo=echo))
+                times[m.name] = time.time() - t0
+    except (KeyboardInterrupt, Exception) as e:
+        if not isinstance(e, KeyboardInterrupt) and getattr(e, "signum", None) is None:
+            raise  # a failure, not a stop
+        stopped = e
     st = stamp(preset, seeds, time.time() - t_all, results)
+    if stopped is not None:
+        st["interrupted"] = signal.Signals(getattr(stopped, "signum", signal.SIGINT)).name
+        st["planned"] = [m.name for m in milestones if m.built and (only is None or m.name in only)]
+        results = {name: evs for name, evs in results.items() if evs}
     (out / "report.md").write_text(markdown(milestones, results, times, st, out))
     page = out / "index.html"
     page.write_text(to_html(milestones, results, times, st, out))
+    if stopped is not None:
+        echo(f"\nmilestones: {st['interrupted']}: the tour stopped; the report covers the "
+             f"{sum(map(len, results.values()))} claims that finished: {page}")
+        raise stopped
     return page
 
 
@@ -105,7 +125,7 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
             "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
             "cpu": f"{_cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
-            "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds)}
+            "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds), "interrupted": ""}
 
 
 def _rel(path: str | None, base: Path) -> str | None:
@@ -133,11 +153,13 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
     lines = ["# milestones: the tour", "", _stamp_line(st), ""]
     if st["smoke"]:
         lines += [f"**Not evidence: {SMOKE_WARNING}.**", ""]
+    if st["interrupted"]:
+        lines += [f"**Interrupted: {_interrupted(st)}**", ""]
     lines += [INTRO, "", "| # | milestone | claim | paper | ours | verdict | on 10 seeds |",
               "|---|---|---|---|---|---|---|"]
     for m in milestones:
         if m.name not in results:
-            lines.append(f"| {m.number} | {m.name} ({m.year}) | {m.claim} | | | {_absent(m)} | |")
+            lines.append(f"| {m.number} | {m.name} ({m.year}) | {m.claim} | | | {_absent(m, st)} | |")
             continue
         for ev in results[m.name]:
             ref = ev.reference["verdict"] if ev.reference else ""
@@ -147,9 +169,9 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
         lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
         if m.name not in results:
-            lines.append(_absent(m).capitalize() + ".")
+            lines.append(_absent(m, st).capitalize() + ".")
             continue
-        lines.append(f"Claims took {times[m.name]:.0f} s.")
+        lines.append(f"Claims took {times[m.name]:.0f} s.{_cut(m, results, st)}")
         for ev in results[m.name]:
             lines += ["", f'<a id="{m.name}-{ev.claim}"></a>', f"### {ev.title}: {ev.verdict}", "",
                       f"- Paper: {ev.paper} ({ev.paper_value})", f"- Rule, for each seed: {ev.rule}",
@@ -173,8 +195,23 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
     return "\n".join(lines) + "\n"
 
 
-def _absent(m: Any) -> str:
-    return "not in this tour" if m.built else "not built yet"
+def _absent(m: Any, st: dict[str, Any]) -> str:
+    if not m.built:
+        return "not built yet"
+    return "not measured: the tour was interrupted" if m.name in st.get("planned", ()) else "not in this tour"
+
+
+def _cut(m: Any, results: dict[str, list[Evidence]], st: dict[str, Any]) -> str:
+    """What an interrupted tour left out of a milestone it had begun."""
+    done = len(results.get(m.name, []))
+    if not st["interrupted"] or done >= len(m.claims):
+        return ""
+    return f" Interrupted: {done} of its {len(m.claims)} claims finished."
+
+
+def _interrupted(st: dict[str, Any]) -> str:
+    return (f"the tour was stopped by {st['interrupted']} after {st['minutes']:.1f} minutes; the claims that "
+            "finished are reported, the others were not measured.")
 
 
 def _css(ev: Evidence) -> str:
@@ -217,7 +254,7 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
         head = (f'<td rowspan="{max(1, len(evs))}">{m.number}. <a href="#{m.name}">{e(m.name)}</a> '
                 f'<small>{m.year}</small></td>')
         if not evs:
-            rows.append(f'<tr>{head}<td>{e(m.claim)}</td><td></td><td></td><td class="nb">{_absent(m)}</td></tr>')
+            rows.append(f'<tr>{head}<td>{e(m.claim)}</td><td></td><td></td><td class="nb">{_absent(m, st)}</td></tr>')
         for i, ev in enumerate(evs):
             ref = f'<br><small>on 10 seeds: {e(ev.reference["verdict"])}</small>' if ev.reference else ""
             rows.append(f'<tr>{head if i == 0 else ""}<td><a href="#{m.name}-{ev.claim}">{e(ev.title)}</a></td>'
@@ -227,9 +264,9 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
                 f'<p><em>{e(m.title)}</em>, {e(m.authors.rstrip("."))}. <a href="{e(m.link)}">{e(m.link)}</a></p>',
                 f'<p class="idea">{e(m.idea)}</p>']
         if not evs:
-            body.append(f'<p class="nb">{_absent(m).capitalize()}. Its claim: {e(m.claim)}</p>')
+            body.append(f'<p class="nb">{_absent(m, st).capitalize()}. Its claim: {e(m.claim)}</p>')
         else:
-            body.append(f"<p>Claims took {times[m.name]:.0f} s.</p>")
+            body.append(f"<p>Claims took {times[m.name]:.0f} s.{e(_cut(m, results, st))}</p>")
         for ev in evs:
             ref = ""
             if ev.reference:
@@ -258,6 +295,8 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
         body.append("</section>")
         sections.append("\n".join(body))
     smoke = f'<p class="smoke"><b>Not evidence.</b> {e(SMOKE_WARNING)}.</p>' if st["smoke"] else ""
+    if st["interrupted"]:
+        smoke += f'<p class="smoke"><b>Interrupted.</b> {e(_interrupted(st))}</p>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -111,16 +111,19 @@ def autocast_context(cfg: RunConfig, device: torch.device) -> contextlib.Abstrac
 
 class _SignalCatcher:
     """Records SIGTERM/SIGINT so the loop can save at a step boundary instead of dying mid-write.
-    Once the last checkpoint is written (`saved` set), a signal stops the run at once."""
+    Once the last checkpoint is written (`saved` set), a signal stops the run at once. A run that
+    writes nothing (a claim run) has nothing to save: it leaves the signals to its caller
+    (`active=False`), which stops at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: bool = True) -> None:
+        self.active = active
         self.signum: int | None = None
         self.saved: Path | None = None
         self.stop_now = False
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _SignalCatcher:
-        if threading.current_thread() is threading.main_thread():
+        if self.active and threading.current_thread() is threading.main_thread():
             for s in (signal.SIGTERM, signal.SIGINT):
                 self._old[s] = signal.signal(s, self._handle)
         return self
@@ -191,7 +194,7 @@ class Trainer:
         t0 = time.time()
         final_eval: dict[str, float] = {}
         try:
-            with _SignalCatcher() as signals:
+            with _SignalCatcher(active=self.run_dir is not None) as signals:
                 self.model.train()
                 while self.step < self.cfg.steps:
                     metrics = self.train_step()

@@ -1,0 +1,167 @@
+"""Claim runs side by side (core/pool.py): one machine-wide bound on live runs, whichever process
+asks, and a prompt stop on Ctrl-C or SIGTERM, with the tour's report of what finished."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from milestones.core import pool
+
+from conftest import ROOT
+
+# Two of these side by side are two pytest workers (or a tour beside a reproduce): each asks for a
+# pool as wide as the machine, and every job notes when it ran.
+SCRIPT = textwrap.dedent("""
+    import json, os, sys, time
+    from milestones.core import pool
+
+    def job(i):
+        start = time.time()
+        time.sleep(0.4)
+        return os.getpid(), start, time.time(), pool.slots_held()
+
+    if __name__ == "__main__":
+        n = pool.slot_count()
+        print(json.dumps(pool.parallel_map(job, list(range(3 * n)), workers=n)))
+""")
+
+
+def _overlap(intervals):
+    """The most intervals live at one moment."""
+    edges = sorted([(a, 1) for a, b in intervals] + [(b, -1) for a, b in intervals], key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _, d in edges:
+        live += d
+        peak = max(peak, live)
+    return peak
+
+
+@pytest.mark.slow
+def test_two_processes_asking_for_pools_never_run_more_claim_runs_than_cores(tmp_path):
+    """Each process asks for as many workers as there are cores; the live runs of both together,
+    counted from when each job started and ended, never exceed the cores (two here, by CPU
+    affinity), and do reach them."""
+    script = tmp_path / "jobs.py"
+    script.write_text(SCRIPT)
+    cpus = sorted(os.sched_getaffinity(0))[:2] if hasattr(os, "sched_getaffinity") else []
+    env = {**os.environ, "MILESTONES_SLOTS": str(tmp_path / "slots"), "PYTHONPATH": str(ROOT / "src")}
+
+    def pin():
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, preexec_fn=pin) for _ in range(2)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        results += json.loads(out)
+    bound = max(1, len(cpus))
+    assert len(results) == 2 * 3 * bound
+    assert len({pid for pid, *_ in results}) >= 2  # the jobs ran in worker processes
+    assert _overlap([(a, b) for _, a, b, _ in results]) == bound
+    assert max(held for *_, held in results) <= bound
+
+
+def test_an_inline_run_holds_a_slot_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("MILESTONES_SLOTS", str(tmp_path / "slots"))
+    assert pool.slots_held() == 0
+    assert pool.parallel_map(lambda i: pool.slots_held(), [0, 1], workers=1) == [1, 1]
+    assert pool.slots_held() == 0
+
+
+def test_the_workers_setting_is_bounded_by_the_cores(monkeypatch):
+    monkeypatch.setenv("MILESTONES_WORKERS", "64")
+    assert pool.default_workers() == min(64, pool.slot_count())
+    monkeypatch.setenv("MILESTONES_WORKERS", "lots")
+    from milestones.errors import UserError
+
+    with pytest.raises(UserError, match="MILESTONES_WORKERS"):
+        pool.default_workers()
+
+
+def _start(tmp_path, *args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MILESTONES_WORKERS": "2", "PYTHONUNBUFFERED": "1",
+           "MILESTONES_SLOTS": str(tmp_path / "slots")}
+    return subprocess.Popen([sys.executable, "-m", "milestones", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+
+
+def _wait_for(proc, seen, count=1, timeout=240):
+    """Lines of the process's output up to the `count`th that contains `seen`."""
+    lines, t0 = [], time.time()
+    while time.time() - t0 < timeout:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if sum(seen in x for x in lines) >= count:
+            return lines
+    raise AssertionError(f"never printed {seen!r}:\n{''.join(lines)}")
+
+
+def _group_gone(pgid, timeout=10.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,to_group", [(signal.SIGTERM, True), (signal.SIGINT, False)],
+                         ids=["sigterm-to-the-group", "sigint-to-the-main-process"])
+def test_a_reproduce_stops_within_seconds_workers_and_all(tmp_path, sig, to_group):
+    """ResNet's small runs take a minute each; a signal a few seconds into them ends the command and
+    every worker within seconds, with the signal's exit status."""
+    proc = _start(tmp_path, "reproduce", "resnet", "--seeds", "1", "--out", tmp_path / "r")
+    try:
+        _wait_for(proc, "rule ")
+        time.sleep(4)  # the workers are training
+        (os.killpg if to_group else os.kill)(proc.pid, sig)
+        t0 = time.time()
+        rest = proc.communicate(timeout=30)[0]
+        assert time.time() - t0 < 15, rest
+        assert proc.returncode == 128 + sig, rest
+        assert _group_gone(proc.pid), "a worker outlived the command"
+        assert "stopped" in rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_tour_and_reports_the_claims_that_finished(tmp_path):
+    """Ctrl-C (SIGINT to the process group) after the tour's first claim: exit status 130 within
+    seconds, no worker left, and index.html and report.md with that claim, marked as interrupted."""
+    out = tmp_path / "tour"
+    proc = _start(tmp_path, "tour", "--preset", "tiny", "--seeds", "2", "--only", "alexnet,gan", "--out", out)
+    try:
+        _wait_for(proc, "verdict:")
+        _wait_for(proc, "rule ")  # the second claim has started
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.time()
+        rest = proc.communicate(timeout=30)[0]
+        assert time.time() - t0 < 15, rest
+        assert proc.returncode == 130, rest
+        assert _group_gone(proc.pid), "a worker outlived the tour"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    report = (out / "report.md").read_text()
+    assert "Interrupted" in report and "SIGINT" in report
+    assert "relu-vs-tanh" in report
+    assert "not measured: the tour was interrupted" in report  # gan never finished
+    assert "| resnet (2015) |" in report and "not in this tour" in report  # left out by --only
+    assert "Interrupted" in (out / "index.html").read_text()
+    assert (out / "alexnet" / "relu-vs-tanh" / "evidence.json").exists()
