@@ -165,3 +165,26 @@ def test_ctrl_c_stops_a_tour_and_reports_the_claims_that_finished(tmp_path):
     assert "| resnet (2015) |" in report and "not in this tour" in report  # left out by --only
     assert "Interrupted" in (out / "index.html").read_text()
     assert (out / "alexnet" / "relu-vs-tanh" / "evidence.json").exists()
+
+
+def _timed(i):
+    start = time.time()
+    time.sleep(0.3)
+    return i, start
+
+
+@pytest.mark.slow
+def test_prefetched_jobs_run_on_the_workers_the_awaited_ones_leave_idle(tmp_path, monkeypatch):
+    """The tour queues the next claim's first runs: they wait behind the runs being waited for, start
+    as soon as a worker is free, and a later call takes their results instead of running them again."""
+    monkeypatch.setenv("MILESTONES_SLOTS", str(tmp_path / "slots"))
+    try:
+        pool.prefetch(_timed, [3, 4, 5], 2)
+        first = pool.parallel_map(_timed, [1, 2], 2)
+        returned = time.time()
+        later = pool.parallel_map(_timed, [3, 4, 5], 2)
+    finally:
+        pool.close()
+    assert [i for i, _ in first] == [1, 2] and [i for i, _ in later] == [3, 4, 5]
+    assert max(t for _, t in first) < min(t for _, t in later)  # the awaited jobs went first
+    assert min(t for _, t in later) < returned  # a prefetched job started while the first call waited

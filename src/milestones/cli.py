@@ -340,9 +340,13 @@ def cmd_reproduce(args: list[str]) -> int:
                             "relu-vs-tanh, whose miniature needs CIFAR-10)")
         data = str(Path(data).expanduser().resolve())  # the claim reads it (one line if it cannot) before any run
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
+    from .core.report import ahead_of
+
+    ahead = ahead_of(claims, preset, seeds, registry.prefetch, data)
     results = []
     try:
         for c in claims:
+            ahead(c)
             results.append(c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data))
     except (KeyboardInterrupt, Stopped):
         finished = ", ".join(f"{out / ev.claim / 'evidence.json'} ({ev.verdict})" for ev in results) or "none"
@@ -368,7 +372,8 @@ def cmd_tour(args: list[str]) -> int:
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
     out = Path(o.get("out") or runs_root() / "tour")
     only = {registry.get(n.strip()).name for n in o["only"].split(",") if n.strip()} if o.get("only") else None
-    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, only=only, echo=_echo)
+    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, only=only, echo=_echo,
+                prefetch=registry.prefetch)
     print(f"\nreport: {html}\n        {html.parent / 'report.md'}")
     return 0
 

@@ -24,8 +24,9 @@ from types import ModuleType
 from typing import Any
 
 from .core import config as C
+from .core import pool
 from .core.claims import Record, Run
-from .core.pool import Progress, parallel_map
+from .core.pool import Progress
 from .errors import UserError
 
 PRESET_NAMES = ("tiny", "small", "paper")
@@ -202,6 +203,12 @@ _RECORDS: dict[Run, Record] = {}  # the runs this process has trained: claims th
 def runner(runs: list[Run], workers: int, progress: Progress | None = None) -> list[Record]:
     """The records of `runs`, training (side by side) those this process has not trained yet."""
     todo = list(dict.fromkeys(r for r in runs if r not in _RECORDS))
-    for r, record in zip(todo, parallel_map(execute, todo, workers, progress)):
+    for r, record in zip(todo, pool.parallel_map(execute, todo, workers, progress)):
         _RECORDS[r] = record
     return [_RECORDS[r] for r in runs]
+
+
+def prefetch(runs: list[Run], workers: int) -> None:
+    """Queue runs on the workers that the runs being waited for leave idle (the next claim's, while
+    this one finishes); `runner` then takes their records."""
+    pool.prefetch(execute, list(dict.fromkeys(r for r in runs if r not in _RECORDS)), workers)

@@ -73,6 +73,12 @@ class Run:
 
 Record = dict[str, Any]  # command, history, final, step, seconds, probe
 Runner = Callable[[list[Run], int, "Progress | None"], list[Record]]  # (runs, processes, progress) -> records
+Prefetch = Callable[[list[Run], int], None]  # (runs, processes): queue runs to train while others finish
+
+
+class _Asked(Exception):
+    def __init__(self, runs: list[Run]):
+        self.runs = runs
 
 
 def kept_model_folder(run: Run) -> Path:
@@ -277,6 +283,20 @@ class Claim:
     budget_note: str = ""  # what the claim costs at the small preset (the report says it for that preset only)
     caption: str = ""  # one line under the figure: what to look at
     takes_data: str = ""  # what data a user may bring (`reproduce --data`) where the embedded data falls short
+
+    def first_runs(self, preset: str, seeds: list[int], data: str = "") -> list[Run]:
+        """The runs the claim's measure asks for first (those that depend on nothing), found by
+        calling it with a runner that stops it there; [] if it cannot tell."""
+        def ask(runs: list[Run], workers: int, progress: Any = None) -> list[Record]:
+            raise _Asked(list(runs))
+
+        try:
+            self.measure(Context(preset, list(seeds), ask, 1, data=data))
+        except _Asked as asked:
+            return asked.runs
+        except Exception:  # noqa: BLE001 - a claim that fails here fails for real when it runs
+            return []
+        return []
 
     def run(self, preset: str, seeds: list[int], runner: Runner, out_dir: Path | None = None,
             workers: int | None = None, echo: Callable[[str], None] | None = None, data: str = "") -> Evidence:

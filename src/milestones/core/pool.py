@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -156,14 +156,57 @@ def _call(job: tuple[Callable[[Any], Any], Any]) -> Any:
         return fn(arg)
 
 
-_pools: dict[int, ProcessPoolExecutor] = {}  # kept between calls: a fresh pool costs seconds of imports
+class _Scheduler:
+    """A pool of `workers` processes with at most `workers` jobs in flight: the jobs a caller waits
+    for go first, jobs queued ahead (`prefetch`) fill the workers they leave idle."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker)
+        self.flight: dict[tuple[Callable[[Any], Any], Any], Future] = {}
+        self.done: dict[tuple[Callable[[Any], Any], Any], Future] = {}
+        self.later: list[tuple[Callable[[Any], Any], Any]] = []
+
+    def _fill(self, wanted: list[tuple[Callable[[Any], Any], Any]]) -> None:
+        while len(self.flight) < self.workers:
+            key = next((k for k in wanted if k not in self.flight and k not in self.done), None)
+            if key is None:
+                while self.later and (self.later[0] in self.flight or self.later[0] in self.done):
+                    self.later.pop(0)
+                if not self.later:
+                    return
+                key = self.later.pop(0)
+            self.flight[key] = self.pool.submit(_call, key)
+
+    def prefetch(self, keys: list[tuple[Callable[[Any], Any], Any]]) -> None:
+        self.later += [k for k in keys if k not in self.flight and k not in self.done and k not in self.later]
+
+    def get(self, keys: list[tuple[Callable[[Any], Any], Any]], done: Callable[[int], None]) -> list[Any]:
+        finished = sum(k in self.done for k in set(keys))
+        while True:
+            self._fill(keys)
+            if all(k in self.done for k in keys):
+                break
+            ready, _ = wait(list(self.flight.values()), return_when=FIRST_COMPLETED)
+            for k in [k for k, f in self.flight.items() if f in ready]:
+                self.done[k] = self.flight.pop(k)
+                if k in keys:
+                    finished += 1
+                    done(finished)
+        out = [self.done[k].result() for k in keys]
+        for k in set(keys):  # the caller keeps what it needs
+            del self.done[k]
+        return out
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    if workers not in _pools:
-        _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                              initializer=_init_worker)
-    return _pools[workers]
+_schedulers: dict[int, _Scheduler] = {}  # kept between calls: a fresh pool costs seconds of imports
+
+
+def _scheduler(workers: int) -> _Scheduler:
+    if workers not in _schedulers:
+        _schedulers[workers] = _Scheduler(workers)
+    return _schedulers[workers]
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
@@ -179,18 +222,27 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 @atexit.register
 def close() -> None:
     """End every kept pool (at exit, and after an interruption)."""
-    for pool in _pools.values():
-        _kill(pool)
-    _pools.clear()
+    for scheduler in _schedulers.values():
+        _kill(scheduler.pool)
+    _schedulers.clear()
+
+
+def prefetch(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> None:
+    """Queue fn(job) for each job in the kept pool of `workers` without waiting: the next
+    `parallel_map` calls start them on the workers their own jobs leave idle, and a later
+    `parallel_map` over the same jobs takes their results. Nothing happens with one worker."""
+    if workers > 1 and jobs:
+        _scheduler(workers).prefetch([(fn, job) for job in jobs])
 
 
 def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int,
                  progress: Progress | None = None) -> list[Any]:
-    """fn(job) for each job, in `workers` spawned processes of one torch thread each (inline, also
-    on one thread, when workers == 1), each job holding a machine-wide slot while it runs. Results
-    come back in the order of `jobs`; `progress` gets about ten "run k/N done" lines. The processes
-    are kept for the next call (they hold their imports and loaded data). An interruption kills
-    them at once and propagates."""
+    """fn(job) for each (hashable) job, in `workers` spawned processes of one torch thread each
+    (inline, also on one thread, when workers == 1), each job holding a machine-wide slot while it
+    runs. Results come back in the order of `jobs`; `progress` gets about ten "run k/N done"
+    lines. The processes are kept for the next call (they hold their imports and loaded data),
+    and jobs queued by `prefetch` run on the workers these leave idle. An interruption kills them
+    at once and propagates."""
     t0 = time.time()
     every = max(1, len(jobs) // 10)  # about ten lines however many jobs
 
@@ -198,7 +250,7 @@ def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int,
         if progress is not None and (k % every == 0 or k == len(jobs)):
             progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
 
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or (len(jobs) <= 1 and workers not in _schedulers):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -209,13 +261,10 @@ def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int,
             return out
         finally:
             torch.set_num_threads(threads)
-    pool = _pool(workers)
+    scheduler = _scheduler(workers)
     try:
-        futures = [pool.submit(_call, (fn, job)) for job in jobs]
-        for k, _ in enumerate(as_completed(futures), 1):
-            done(k)
-        return [f.result() for f in futures]
+        return scheduler.get([(fn, job) for job in jobs], done)
     except BaseException:
-        _pools.pop(workers, None)  # a broken or interrupted pool is not reused
-        _kill(pool)
+        _schedulers.pop(workers, None)  # a broken or interrupted pool is not reused
+        _kill(scheduler.pool)
         raise

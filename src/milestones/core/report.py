@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Runner, reproduce_command
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, reproduce_command
 from .pool import default_workers
 
 
@@ -43,9 +43,10 @@ def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
 
 
 def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small", seeds: list[int] | None = None,
-         only: set[str] | None = None, echo: Callable[[str], None] = print) -> Path:
+         only: set[str] | None = None, echo: Callable[[str], None] = print, prefetch: Prefetch | None = None) -> Path:
     """Run every built milestone's claims (or those of `only`) in the order given, and write
-    index.html and report.md. Stopped (Ctrl-C, or a signal the caller turns into an exception with
+    index.html and report.md. With `prefetch`, the next claim's first runs train on the workers
+    this one leaves idle. Stopped (Ctrl-C, or a signal the caller turns into an exception with
     a `signum`), it writes the report of the claims that finished, marked as interrupted, and
     re-raises."""
     seeds = seeds if seeds is not None else [0, 1, 2]
@@ -56,6 +57,8 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     times: dict[str, float] = {}
     t_all = time.time()
     stopped: BaseException | None = None
+    ahead = ahead_of([c for m in milestones if m.built and (only is None or m.name in only) for c in m.claims],
+                     preset, seeds, prefetch)
     try:
         for m in milestones:
             if not m.built:
@@ -68,6 +71,7 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
             t0 = time.time()
             results[m.name] = []
             for c in m.claims:
+                ahead(c)
                 results[m.name].append(c.run(preset, seeds, runner, out / m.name / c.name, echo=echo))
                 times[m.name] = time.time() - t0
     except (KeyboardInterrupt, Exception) as e:
@@ -87,6 +91,19 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
              f"{sum(map(len, results.values()))} claims that finished: {page}")
         raise stopped
     return page
+
+
+def ahead_of(claims: list[Any], preset: str, seeds: list[int], prefetch: Prefetch | None,
+             data: str = "") -> Callable[[Any], None]:
+    """`ahead(claim)`, called as each of `claims` starts: queues the next claim's first runs, so
+    that they train on the workers this claim's last runs leave idle."""
+    following = {id(a): b for a, b in zip(claims, claims[1:])}
+
+    def ahead(claim: Any) -> None:
+        nxt = following.get(id(claim))
+        if prefetch is not None and nxt is not None:
+            prefetch(nxt.first_runs(preset, seeds, data), default_workers())
+    return ahead
 
 
 def _commit() -> str:
