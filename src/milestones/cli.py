@@ -61,7 +61,9 @@ verbs:
 environment:
   MILESTONES_RUNS     where runs go (default ./runs)
   MILESTONES_CACHE    generated data and cached models (default ~/.cache/milestones)
-  MILESTONES_WORKERS  claim runs side by side, one torch thread each (default: the cores, at most 4)
+  MILESTONES_WORKERS  claim runs side by side, one torch thread each (default: the cores, at most 4);
+                      however many commands run, the machine trains at most one claim run per core
+  MILESTONES_SLOTS    the folder of the lock files that bound them (default: in the temporary folder)
 
 examples:
   milestones train resnet --out runs/r32 --depth 32         # then: milestones sample resnet --run runs/r32
