@@ -342,7 +342,7 @@ def cmd_reproduce(args: list[str]) -> int:
                             "relu-vs-tanh, whose miniature needs CIFAR-10)")
         data = str(Path(data).expanduser().resolve())  # the claim reads it (one line if it cannot) before any run
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
-    from .core.report import ahead_of
+    from .core.claims import ahead_of
 
     ahead = ahead_of(claims, preset, seeds, registry.prefetch, data)
     results = []

@@ -346,6 +346,19 @@ class Claim:
         return ev
 
 
+def ahead_of(claims: list[Any], preset: str, seeds: list[int], prefetch: Prefetch | None,
+             data: str = "") -> Callable[[Any], None]:
+    """`ahead(claim)`, called as each of `claims` starts: queues the next claim's first runs, so
+    that they train on the workers this claim's last runs leave idle."""
+    following = {id(a): b for a, b in zip(claims, claims[1:])}
+
+    def ahead(claim: Any) -> None:
+        nxt = following.get(id(claim))
+        if prefetch is not None and nxt is not None:
+            prefetch(nxt.first_runs(preset, seeds, data), default_workers())
+    return ahead
+
+
 def _span(seeds: list[int]) -> str:
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"

@@ -107,10 +107,6 @@ def slot(poll: float = 0.05) -> Iterator[int]:
             f = _open_slot(i)
             if _try_lock(f):
                 try:
-                    f.seek(0)
-                    f.truncate()
-                    f.write(str(os.getpid()).encode())
-                    f.flush()
                     yield i
                 finally:
                     f.close()  # closing the file releases the lock

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, reproduce_command
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, ahead_of, reproduce_command
 from .pool import default_workers
 
 
@@ -91,19 +91,6 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
              f"{sum(map(len, results.values()))} claims that finished: {page}")
         raise stopped
     return page
-
-
-def ahead_of(claims: list[Any], preset: str, seeds: list[int], prefetch: Prefetch | None,
-             data: str = "") -> Callable[[Any], None]:
-    """`ahead(claim)`, called as each of `claims` starts: queues the next claim's first runs, so
-    that they train on the workers this claim's last runs leave idle."""
-    following = {id(a): b for a, b in zip(claims, claims[1:])}
-
-    def ahead(claim: Any) -> None:
-        nxt = following.get(id(claim))
-        if prefetch is not None and nxt is not None:
-            prefetch(nxt.first_runs(preset, seeds, data), default_workers())
-    return ahead
 
 
 def _commit() -> str:
