@@ -6,11 +6,13 @@ claims' protocol."""
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 
-from milestones.data import keyvalue
+from milestones.data import counter, keyvalue, repeats
 from milestones.data import text as tx
+from milestones.errors import UserError
 from milestones.gpt import convert
 from milestones.gpt.model import GPT, NAMED, GPTConfig, count_parameters
 from milestones.nn.attention import KVCache
@@ -43,9 +45,10 @@ def _hf_folder(path, seed=0, vocab=97):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_parameter_count_without_building_equals_the_built_model(bias):
+@pytest.mark.parametrize("mlp", [True, False])
+def test_parameter_count_without_building_equals_the_built_model(bias, mlp):
     for layers, d, heads, block, vocab in ((1, 16, 2, 8, 10), (3, 48, 4, 40, 97)):
-        cfg = GPTConfig(layers=layers, heads=heads, d_model=d, block_size=block, vocab_size=vocab, bias=bias)
+        cfg = GPTConfig(layers=layers, heads=heads, d_model=d, block_size=block, vocab_size=vocab, bias=bias, mlp=mlp)
         assert count_parameters(cfg) == sum(p.numel() for p in GPT(cfg).parameters())
 
 
@@ -122,6 +125,25 @@ def test_causal_mask_future_tokens_do_not_move_past_logits():
     la, lb = m(a), m(b)
     assert torch.allclose(la[:, :7], lb[:, :7], atol=1e-6)
     assert not torch.allclose(la[:, 7:], lb[:, 7:])
+
+
+@pytest.mark.parametrize("mlp", [True, False])
+def test_attention_maps_are_the_forward_pass_own(mlp):
+    """GPT.attention recomputes each block's weights explicitly; each row is a causal distribution,
+    and the blocks' outputs on that path equal the fused forward pass."""
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(layers=2, heads=2, d_model=16, block_size=12, vocab_size=11, mlp=mlp)).eval()
+    tokens = torch.randint(0, 11, (3, 12))
+    maps = m.attention(tokens)
+    assert [a.shape for a in maps] == [(3, 2, 12, 12)] * 2
+    for a in maps:
+        assert torch.allclose(a.sum(-1), torch.ones(3, 2, 12), atol=1e-6)
+        assert float(a.triu(1).abs().max()) == 0.0  # no weight on later positions
+    x = m.drop(m.positions(m.embed(tokens), 0))
+    for block in m.blocks:
+        x = block(x, causal=True, need_weights=True)
+    assert torch.allclose(m.norm(x) @ m.embed.weight.T, m(tokens), atol=1e-5)
+    assert all(not hasattr(b, "linear1") for b in m.blocks) == (not mlp)
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -214,6 +236,40 @@ def test_key_value_sequences_count_shots_and_start_at_chance():
     assert torch.equal(again["x"], x)  # a pure function of (seed, index)
     first = y[mask & (shots == 0)] - 8
     assert first.bincount(minlength=8).float().div(len(first)).sub(1 / 8).abs().max() < 0.03
+    part = keyvalue.sequences(torch.arange(200, 210), seed=3, keys=8, values=8, pairs=16)
+    assert torch.equal(part["x"], x[200:210])  # the same sequence in any batch
+    assert not torch.equal(keyvalue.sequences(torch.arange(400), seed=4, keys=8, values=8, pairs=16)["x"], x)
+
+
+def test_repeated_segments_copy_an_earlier_segment_at_a_random_offset():
+    b = repeats.sequences(torch.arange(2000), seed=5, vocab=64, length=64, min_repeat=16, max_repeat=30)
+    x, y, rep, src = b["x"], b["y"], b["repeat"], b["source"]
+    assert x.shape == y.shape == rep.shape == (2000, 63) and bool((x[:, 1:] == y[:, :-1]).all())
+    inside = rep >= 0
+    assert bool((x.gather(1, src.clamp(min=0)) == y)[inside].all())  # y copies the token at `source`
+    pos = torch.arange(63).expand(2000, 63)
+    assert bool((src[inside] < pos[inside]).all())  # from earlier in the context
+    lengths = rep.max(1).values + 1
+    assert int(lengths.min()) == 16 and int(lengths.max()) == 30
+    starts = (rep == 0).float().argmax(1)  # where each copy begins: spread, not fixed
+    assert len(starts.unique()) > 20
+    first = y[rep == 0].bincount(minlength=64).float() / 2000  # the first repeated token: uniform
+    assert float(first.max()) < 3 / 64
+    again = repeats.sequences(torch.arange(100, 110), seed=5, vocab=64, length=64, min_repeat=16, max_repeat=30)
+    assert torch.equal(again["x"], x[100:110])
+    with pytest.raises(UserError, match="does not fit twice"):
+        repeats.check(64, 40, 16, 30)
+    with pytest.raises(UserError, match="2 <= min <= max"):
+        repeats.check(64, 64, 1, 30)
+
+
+def test_counter_draws_are_uniform_and_independent_of_the_batch():
+    idx = np.arange(5000)
+    r = counter.integers(9, idx, 4, 10)
+    assert r.shape == (5000, 4) and r.min() == 0 and r.max() == 9
+    assert np.abs(np.bincount(r.ravel(), minlength=10) / r.size - 0.1).max() < 0.01
+    assert np.array_equal(counter.integers(9, idx[3000:3010], 4, 10), r[3000:3010])
+    assert abs(np.corrcoef(r[:, 0], r[:, 1])[0, 1]) < 0.05
 
 
 # -- training and the command line ----------------------------------------------------------------------

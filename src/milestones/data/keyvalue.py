@@ -23,19 +23,18 @@ def sequences(indices: torch.Tensor, seed: int, keys: int, values: int, pairs: i
     """The sequences at `indices` (B,) as a language-model batch:
     x, y (B, 2 pairs - 1) inputs and next tokens; mask (B, 2 pairs - 1), True where y is a value;
     shots (B, 2 pairs - 1): how many earlier pairs had the same key (-1 where y is a key)."""
-    tokens, shots = [], []
-    for i in indices.tolist():
+    draws = []
+    for i in indices.tolist():  # each sequence's own generator: the same sequence whatever the batch
         rng = np.random.default_rng([seed, i])
         mapping = rng.integers(values, size=keys)  # this sequence's key -> value
-        k = rng.integers(keys, size=pairs)
-        seen = np.zeros(keys, dtype=np.int64)
-        n = np.empty(pairs, dtype=np.int64)
-        for j, key in enumerate(k):  # shots: earlier occurrences of the same key
-            n[j] = seen[key]
-            seen[key] += 1
-        tokens.append(np.stack([k, keys + mapping[k]], 1).reshape(-1))  # k_1 v_1 k_2 v_2 ...
-        shots.append(np.stack([np.full(pairs, -1), n], 1).reshape(-1))
-    t = torch.from_numpy(np.stack(tokens))  # (B, 2 pairs)
-    s = torch.from_numpy(np.stack(shots))
+        draws.append((mapping, rng.integers(keys, size=pairs)))
+    mapping = np.stack([m for m, _ in draws])  # (B, keys)
+    k = np.stack([ks for _, ks in draws])  # (B, pairs)
+    v = np.take_along_axis(mapping, k, 1)  # (B, pairs)
+    seen = np.cumsum(np.eye(keys, dtype=np.int64)[k], 1)  # (B, pairs, keys): occurrences up to pair j
+    n = np.take_along_axis(seen, k[..., None], 2)[..., 0] - 1  # (B, pairs): earlier pairs with this key
+    tokens = np.stack([k, keys + v], 2).reshape(len(k), -1)  # (B, 2 pairs): k_1 v_1 k_2 v_2 ...
+    shots = np.stack([np.full_like(n, -1), n], 2).reshape(len(k), -1)
+    t, s = torch.from_numpy(tokens), torch.from_numpy(shots)
     y_shots = s[:, 1:]  # position p predicts token p + 1
     return {"x": t[:, :-1], "y": t[:, 1:], "mask": y_shots >= 0, "shots": y_shots}

@@ -49,6 +49,8 @@ class GPTConfig:
     """Dropout on embeddings, attention weights and residual branches (GPT-2: 0.1)."""
     bias: bool = True
     """Biases in the projections and LayerNorms (GPT-2 has them; without is slightly faster)."""
+    mlp: bool = True
+    """An MLP in every block; false: attention-only blocks (Olsson et al. 2022's small models)."""
     vocab_size: FromData[int] = 50257
     """Vocabulary (from the tokenizer; GPT-2's BPE: 50,257)."""
 
@@ -85,11 +87,13 @@ def count_parameters(cfg: GPTConfig, embeddings: bool = True) -> int:
     none). `embeddings=False` leaves out the position embeddings (what FLOPs per token count)."""
     d, b = cfg.d_model, int(cfg.bias)
     norm = d * (1 + b)  # LayerNorm: gain (and bias)
-    block = (2 * norm
+    block = (norm
              + 3 * d * d + 3 * d * b  # query, key, value projections
-             + d * d + d * b  # attention output
-             + 4 * d * d + 4 * d * b  # MLP up
-             + 4 * d * d + d * b)  # MLP down
+             + d * d + d * b)  # attention output
+    if cfg.mlp:
+        block += (norm
+                  + 4 * d * d + 4 * d * b  # MLP up
+                  + 4 * d * d + d * b)  # MLP down
     positions = cfg.block_size * d if embeddings else 0
     return cfg.vocab_size * d + positions + cfg.layers * block + norm
 
@@ -110,13 +114,13 @@ class GPT(nn.Module):
         self.positions = LearnedPositions(c.d_model, c.block_size)  # W_p
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([
-            EncoderLayer(c.d_model, c.heads, 4 * c.d_model, c.dropout, norm_first=True, activation="gelu_tanh",
-                         bias=c.bias, ff_dropout=0.0)
+            EncoderLayer(c.d_model, c.heads, 4 * c.d_model if c.mlp else 0, c.dropout, norm_first=True,
+                         activation="gelu_tanh", bias=c.bias, ff_dropout=0.0)
             for _ in range(c.layers)])
         self.norm = nn.LayerNorm(c.d_model, bias=c.bias)  # LN_f
         self.apply(self._init)
         for block in self.blocks:  # the residual projections, scaled for depth (GPT-2 §2.3)
-            for w in (block.self_attn.out_proj.weight, block.linear2.weight):
+            for w in (block.self_attn.out_proj.weight, *([block.linear2.weight] if c.mlp else [])):
                 nn.init.normal_(w, std=0.02 / math.sqrt(2 * c.layers))
 
     @staticmethod
@@ -145,6 +149,18 @@ class GPT(nn.Module):
 
     def flops_per_token(self, seq_len: int) -> float:
         return flops_per_token(self.cfg, seq_len)
+
+    @torch.no_grad()
+    def attention(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """The attention weights of every block on `tokens` (B, T): a list of (B, H, T, T), row t
+        the weights position t gives to positions 0..t (the forward pass's own, computed explicitly)."""
+        x = self.drop(self.positions(self.embed(tokens), 0))
+        maps = []
+        for block in self.blocks:
+            x = block(x, causal=True, need_weights=True)
+            maps.append(block.weights)
+            block.weights = None
+        return maps
 
     @torch.no_grad()
     def generate(self, tokens: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,

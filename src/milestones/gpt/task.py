@@ -1,7 +1,8 @@
 """GPT's training task: language modelling (tasks/language_model.py) with GPT-2/3's recipe: AdamW
 (beta2 0.95, weight decay 0.1 on matrices), warm-up then cosine decay, gradient clipping at 1.0
 (Brown et al. 2020, App. B). `--init-from` reads a run of this milestone or a Hugging Face GPT-2
-folder (gpt/convert.py).
+folder (gpt/convert.py). `--dataset keyvalue` and `--dataset repeats` train on generated
+in-context sequences instead (tasks/in_context.py), with the same recipe.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..core import config as C
 from ..core.task import Source
 from ..data import text as tx
 from ..errors import UserError
+from ..tasks.in_context import InContextTask
 from ..tasks.language_model import TOKENIZER_FILE, LanguageModelConfig, LanguageModelTask
 from . import convert
 from .model import GPT, GPTConfig
@@ -40,9 +42,25 @@ PRESETS = {
 }
 
 
+class GPTInContext(InContextTask):
+    name = "gpt"
+    model_class = GPT
+
+
 class GPTTask(LanguageModelTask):
     name = "gpt"
     model_class = GPT
+
+    def __new__(cls, cfg: Config, *args: object, **kwargs: object) -> GPTTask:
+        if cfg.dataset != "stdlib" and not cfg.data:
+            return GPTInContext(cfg)  # type: ignore[return-value]
+        return super().__new__(cls)
+
+    @classmethod
+    def for_resume(cls, cfg: Config, checkpoint: Path) -> LanguageModelTask:
+        if cfg.dataset != "stdlib" and not cfg.data:
+            return GPTInContext(cfg)  # type: ignore[return-value]
+        return super().for_resume(cfg, checkpoint)
 
     def load_source(self, path: Path) -> Source:
         if not path.exists():

@@ -1,9 +1,9 @@
 """Language modelling: predict every next token of a text (GPT; BERT reuses the data and tokenizers).
 
 Data (data/text.py): the standard library's source by default, a user's .txt files with `--data`,
-tokenized by characters or by byte-level BPE and cached as uint16 token files; or `--dataset
-keyvalue`, generated sequences of fresh key-value mappings for in-context learning
-(data/keyvalue.py), where the loss counts the values only.
+tokenized by characters or by byte-level BPE and cached as uint16 token files. (`--dataset
+keyvalue` and `--dataset repeats`, generated sequences for in-context learning, are a task of
+their own: tasks/in_context.py.)
 
 A training example is a window of `seq_len` + 1 tokens at a random offset: the offsets of step
 s are drawn from a generator seeded by (seed, s), so batches are a pure function of the step.
@@ -34,7 +34,6 @@ from torch import nn
 from ..core import checkpoint as ckpt
 from ..core.config import NonNegative, Positive, Resumable, TrainConfig
 from ..core.task import Source, Task
-from ..data import keyvalue
 from ..data import text as tx
 from ..errors import UserError
 from ..optim import OptimConfig, matrix_decay_groups
@@ -46,9 +45,10 @@ TOKENIZER_FILE = "tokenizer.json"
 
 @dataclass
 class LanguageModelConfig(TrainConfig):
-    dataset: Literal["stdlib", "keyvalue"] = "stdlib"
-    """Embedded data when --data is not given: Python's standard library source, or generated
-    key-value sequences (in-context learning)."""
+    dataset: Literal["stdlib", "keyvalue", "repeats"] = "stdlib"
+    """Embedded data when --data is not given: Python's standard library source; or generated
+    sequences for in-context learning: fresh key-value mappings, or random tokens with a repeated
+    segment (induction heads)."""
     data: str = ""
     """A .txt file or a folder of .txt files a user brings; empty: the embedded --dataset."""
     tokenizer: Literal["char", "bpe"] = "char"
@@ -65,6 +65,14 @@ class LanguageModelConfig(TrainConfig):
     """keyvalue: distinct values (zero-shot chance: 1 / kv_values)."""
     kv_pairs: Positive[int] = 16
     """keyvalue: key-value pairs per sequence."""
+    rep_vocab: Positive[int] = 64
+    """repeats: distinct random tokens (chance: 1 / rep_vocab)."""
+    rep_length: Positive[int] = 64
+    """repeats: tokens per sequence."""
+    rep_min: Positive[int] = 16
+    """repeats: shortest repeated segment."""
+    rep_max: Positive[int] = 30
+    """repeats: longest repeated segment (it must fit twice in a sequence)."""
     eval_batches: Resumable[Positive[int]] = 20
     """Validation batches (of --batch-size windows or sequences) per evaluation."""
     init_from: str = ""
@@ -77,8 +85,8 @@ class LanguageModelConfig(TrainConfig):
                                                                    beta2=0.95))
 
     def check(self) -> None:
-        if self.dataset == "keyvalue" and (self.data or self.init_from):
-            raise ValueError("--dataset keyvalue is generated: it takes neither --data nor --init-from")
+        if self.dataset != "stdlib" and (self.data or self.init_from):
+            raise ValueError(f"--dataset {self.dataset} is generated: it takes neither --data nor --init-from")
         if self.bpe_vocab < 257:
             raise ValueError("--bpe-vocab must be at least 257 (the 256 bytes and one token more)")
 
@@ -92,16 +100,6 @@ class TokenWindows:
     def global_batch(self, step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         return torch.randint(0, self.high, (self.batch_size,), generator=g)
-
-
-class Sequences:
-    """Generated sequences: step s takes sequences s B .. (s + 1) B - 1."""
-
-    def __init__(self, batch_size: int):
-        self.batch_size = batch_size
-
-    def global_batch(self, step: int) -> torch.Tensor:
-        return torch.arange(step * self.batch_size, (step + 1) * self.batch_size)
 
 
 class LanguageModelTask(Task):
@@ -122,14 +120,6 @@ class LanguageModelTask(Task):
         self.seq_len = c.seq_len or block
         if self.seq_len > block:
             raise UserError(f"--seq-len {self.seq_len} is longer than the model's block size {block}")
-        if c.dataset == "keyvalue" and not c.data:
-            self.vocab = c.kv_keys + c.kv_values
-            if 2 * c.kv_pairs - 1 > self.seq_len:
-                raise UserError(f"--kv-pairs {c.kv_pairs} makes sequences of {2 * c.kv_pairs - 1} tokens, longer "
-                                f"than the window ({self.seq_len}); raise --block-size or lower --kv-pairs")
-            self.seq_len = 2 * c.kv_pairs - 1  # tokens per sequence: k_1 v_1 ... k_P (v_P is only a target)
-            self.sampler: Any = Sequences(c.batch_size)
-            return
         self.tokens = self._tokens(tokenizer)
         self.tokenizer = self.tokens.tokenizer
         self.vocab = self.tokenizer.vocab_size
@@ -197,9 +187,6 @@ class LanguageModelTask(Task):
 
     # -- batches -------------------------------------------------------------------------------------
     def examples(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        c = self.cfg
-        if self.tokenizer is None:
-            return keyvalue.sequences(idx, c.seed, c.kv_keys, c.kv_values, c.kv_pairs)
         return self._windows(self.tokens.train, idx)
 
     def _windows(self, ids: np.ndarray, offsets: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -210,10 +197,7 @@ class LanguageModelTask(Task):
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], phase: str) -> tuple[torch.Tensor, dict]:
         logits = self._forward(model, batch["x"])  # (B, T, V)
-        y = batch["y"]
-        if "mask" in batch:  # key-value sequences: the values only
-            y = y.masked_fill(~batch["mask"], -100)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-100), {}
+        return F.cross_entropy(logits.float().flatten(0, 1), batch["y"].flatten()), {}
 
     def throughput(self, seconds: float) -> dict[str, float]:
         """Tokens per second (all ranks) and MFU of the step that took `seconds`."""
@@ -224,8 +208,6 @@ class LanguageModelTask(Task):
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        if self.tokenizer is None:
-            return self.in_context(model, device)
         ids = self.tokens.val
         n = self.cfg.eval_batches * self.cfg.batch_size
         offsets = torch.linspace(0, len(ids) - self.seq_len - 1, n).long()  # the same windows every time
@@ -240,32 +222,9 @@ class LanguageModelTask(Task):
             out["val_bpc"] = loss / math.log(2)  # bits per character
         return out
 
-    @torch.no_grad()
-    def in_context(self, model: nn.Module, device: torch.device, max_shots: int = 3) -> dict[str, float]:
-        """Accuracy of the value predicted after a key, by how many earlier pairs showed that key."""
-        c = self.cfg
-        right = torch.zeros(max_shots + 1)
-        count = torch.zeros(max_shots + 1)
-        loss, values = 0.0, 0
-        for b in range(c.eval_batches):
-            idx = torch.arange(b * c.batch_size, (b + 1) * c.batch_size)
-            batch = keyvalue.sequences(idx, keyvalue.EVAL_SEED, c.kv_keys, c.kv_values, c.kv_pairs)
-            logits = model(batch["x"].to(device)).float().cpu()
-            m = batch["mask"]
-            loss += float(F.cross_entropy(logits[m], batch["y"][m], reduction="sum"))
-            values += int(m.sum())
-            hit = logits.argmax(-1) == batch["y"]
-            for s in range(max_shots + 1):
-                at = batch["shots"] == s
-                right[s] += float((hit & at).sum())
-                count[s] += float(at.sum())
-        acc = {f"acc_{s}shot": float(right[s] / count[s]) if count[s] else float("nan") for s in range(max_shots + 1)}
-        return {"val_loss": loss / max(values, 1), **acc}
-
     # -- files ---------------------------------------------------------------------------------------
     def save_files(self, folder: Path) -> None:
-        if self.tokenizer is not None:
-            self.tokenizer.save(folder / TOKENIZER_FILE)
+        self.tokenizer.save(folder / TOKENIZER_FILE)
 
 
 def measured_peak_flops(device: torch.device) -> float:
