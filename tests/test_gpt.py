@@ -4,6 +4,7 @@ cache, tokenizers, key-value sequences, fine-tuning from a Hugging Face folder, 
 claims' protocol."""
 
 import json
+import math
 import sys
 
 import numpy as np
@@ -253,6 +254,9 @@ def test_repeated_segments_copy_an_earlier_segment_at_a_random_offset():
     assert int(lengths.min()) == 16 and int(lengths.max()) == 30
     starts = (rep == 0).float().argmax(1)  # where each copy begins: spread, not fixed
     assert len(starts.unique()) > 20
+    lag = starts + 1 - src[torch.arange(2000), starts]  # b - a (y at q is token q + 1)
+    assert int(lag.min()) == 16 and int(lag.max()) >= 45 and len(lag.unique()) > 25
+    assert bool((lag >= lengths).all())  # the copy starts after the segment ends
     first = y[rep == 0].bincount(minlength=64).float() / 2000  # the first repeated token: uniform
     assert float(first.max()) < 3 / 64
     again = repeats.sequences(torch.arange(100, 110), seed=5, vocab=64, length=64, min_repeat=16, max_repeat=30)
@@ -394,3 +398,26 @@ def test_compile_trains_and_saves_plain_weights(tmp_path, capsys):
 
     model, cfg = milestones.load(tmp_path / "run")
     assert cfg.compile and not any("_orig_mod" in k for k in model.state_dict())
+
+
+def test_in_context_tasks_train_and_report_accuracy_by_kind(tmp_path, capsys):
+    """Generated in-context data is a task of its own: it trains from the command line, evaluates by
+    kind of token, and refuses settings that do not fit in one line."""
+    code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--dataset", "repeats", "--rep-vocab", "16",
+                         "--rep-length", "32", "--rep-min", "4", "--rep-max", "8", "--steps", "40", "--out",
+                         tmp_path / "rep", "--tensorboard", "false")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "rep" / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in rows if r["split"] == "eval"][-1]
+    assert {"val_loss", "acc_repeat", "acc_first", "acc_other", "loss_repeat", "loss_first", "loss_other"} <= set(final)
+    assert abs(final["loss_other"] - math.log(16)) < 0.3  # random tokens stay unpredictable
+    code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--dataset", "keyvalue", "--kv-pairs", "8",
+                         "--model.mlp", "false", "--steps", "20", "--out", tmp_path / "kv", "--tensorboard", "false")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "kv" / "metrics.jsonl").read_text().splitlines()]
+    assert {f"acc_{s}shot" for s in range(4)} <= set([r for r in rows if r["split"] == "eval"][-1])
+    for args, words in ((["--rep-max", "40"], "does not fit twice"),
+                        (["--model.block-size", "16"], "longer than the model's block size"),
+                        (["--rep-min", "1"], "2 <= min <= max")):
+        code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--dataset", "repeats", *args)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err

@@ -4,7 +4,8 @@ Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits").
 
 A sequence is `length` tokens drawn uniformly from `vocab` symbols, except that a segment of
 L tokens (L uniform in [min_repeat, max_repeat]) starting at offset a is copied to a later offset
-b >= a + L; a and b are drawn anew for every sequence, so no position tells where the copy is.
+b >= a + L: the lag b - a uniform in [L, length - L], then a uniform where the copy fits; both
+are drawn anew for every sequence, so no position or lag tells where the copy is.
 The first token of the copy is as unpredictable as any other (chance, 1 / vocab); every later one
 is predictable by an induction head: find the earlier occurrence of the current token and copy
 the token that followed it, which takes one head to mark each position with its predecessor and
@@ -42,11 +43,10 @@ def sequences(indices: torch.Tensor, seed: int, vocab: int, length: int, min_rep
     (-1 outside the copy)."""
     r = counter.draws(seed, indices.numpy(), length + 3)  # (B, length + 3)
     span = np.uint64(max_repeat - min_repeat + 1)
-    seg = min_repeat + (r[:, 0] % span).astype(np.int64)  # (B,) segment lengths
-    slack = (length - 2 * seg + 1).astype(np.uint64)  # offsets a with room for the copy after
-    first, second = (r[:, 1] % slack).astype(np.int64), (r[:, 2] % slack).astype(np.int64)
-    a = np.minimum(first, second)  # (B,) the segment's start
-    b = np.maximum(first, second) + seg  # (B,) the copy's start, at least a + L
+    seg = min_repeat + (r[:, 0] % span).astype(np.int64)  # (B,) segment lengths L
+    lag = seg + (r[:, 1] % (length - 2 * seg + 1).astype(np.uint64)).astype(np.int64)  # b - a, uniform in [L, T - L]
+    a = (r[:, 2] % (length - lag - seg + 1).astype(np.uint64)).astype(np.int64)  # (B,) the segment's start
+    b = a + lag  # (B,) the copy's start
     tokens = (r[:, 3:] % np.uint64(vocab)).astype(np.int64)  # (B, length)
     p = np.arange(length)[None, :]
     inside = (p >= b[:, None]) & (p < (b + seg)[:, None])  # (B, length): the copy

@@ -111,23 +111,27 @@ class InContextTask(Task):
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        """val_loss (the training loss on held-out sequences) and accuracies by kind of token:
-        keyvalue acc_{s}shot for s = 0 .. MAX_SHOTS; repeats acc_repeat (the copy's tokens after
-        its first), acc_first (its first) and acc_other (the random tokens outside it)."""
-        groups: dict[str, list[float]] = {}  # name -> [right, count]
+        """val_loss (the training loss on held-out sequences), and accuracy and loss by kind of
+        token: keyvalue acc_{s}shot, loss_{s}shot for s = 0 .. MAX_SHOTS; repeats acc_repeat,
+        loss_repeat (the copy's tokens after its first), acc_first (its first) and acc_other (the
+        random tokens outside it)."""
+        groups: dict[str, list[float]] = {}  # name -> [right, loss, count]
         loss, counted = 0.0, 0
         for b in range(self.cfg.eval_batches):
             batch = self.held_out(b)
             logits = model(batch["x"].to(device)).float().cpu()
             y = self.targets(batch)
-            loss += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100, reduction="sum"))
+            each = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=-100, reduction="none")  # (B, T)
+            loss += float(each.sum())
             counted += int((y != -100).sum())
             hit = logits.argmax(-1) == batch["y"]
+            each = F.cross_entropy(logits.transpose(1, 2), batch["y"], reduction="none")
             for name, at in self.kinds(batch).items():
-                right, count = groups.setdefault(name, [0.0, 0.0])
-                groups[name] = [right + float((hit & at).sum()), count + float(at.sum())]
-        acc = {f"acc_{k}": r / n if n else float("nan") for k, (r, n) in groups.items()}
-        return {"val_loss": loss / max(counted, 1), **acc}
+                right, lost, count = groups.setdefault(name, [0.0, 0.0, 0.0])
+                groups[name] = [right + float((hit & at).sum()), lost + float(each[at].sum()), count + float(at.sum())]
+        acc = {f"acc_{k}": r / n if n else float("nan") for k, (r, _, n) in groups.items()}
+        losses = {f"loss_{k}": x / n if n else float("nan") for k, (_, x, n) in groups.items()}
+        return {"val_loss": loss / max(counted, 1), **acc, **losses}
 
     def kinds(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Masks (B, T) of the predicted tokens each accuracy counts."""

@@ -16,7 +16,7 @@ makes the budget, and so the verdict, the same on every machine and at any load:
 in CPU seconds until four measurements gave -2.6, +0.8, +1.4 and -4.0 BLEU. Holds for a seed if
 the Transformer's test BLEU is higher than the seq2seq's.
 
-Fair to both (the test-budget issue's review): the Transformer is pre-LN (Xiong et al. 2020),
+Fair to both: the Transformer is pre-LN (Xiong et al. 2020),
 which needs no long warm-up, with a warm-up of 10% of its run and then a constant rate, as the
 LSTM's constant rate; each architecture runs at its best learning rate of the same grid
 (1e-3, 3e-3, 1e-2), chosen on validation BLEU at seeds 100-102 before seeds 0-9 were measured
