@@ -21,6 +21,11 @@ def test_help_list_info(capsys):
     assert code == 0 and "--model.depth --depth" in out and "degradation" in out and "on 10 seeds" in out
     code, out, _ = cli(capsys, "train", "resnet", "--help")
     assert code == 0 and "--optim.lr --lr" in out
+    for verb in ("list", "info", "reproduce", "tour", "sample", "evaluate", "plot", "export"):  # every verb's own
+        code, out, err = cli(capsys, verb, *(["gpt"] if verb in ("reproduce", "sample") else []), "--help")
+        assert code == 0 and out.startswith(f"usage: milestones {verb}") and "MILESTONES_CACHE" in out, (verb, err)
+    code, out, _ = cli(capsys, "reproduce", "--help")  # no milestone named: still the usage, not an error
+    assert code == 0 and "--first-seed" in out and "--data" in out
 
 
 def test_train_tiny_writes_a_run(tmp_path, capsys):

@@ -411,6 +411,7 @@ def test_in_context_tasks_train_and_report_accuracy_by_kind(tmp_path, capsys):
     final = [r for r in rows if r["split"] == "eval"][-1]
     assert {"val_loss", "acc_repeat", "acc_first", "acc_other", "loss_repeat", "loss_first", "loss_other"} <= set(final)
     assert abs(final["loss_other"] - math.log(16)) < 0.3  # random tokens stay unpredictable
+    assert "milestones evaluate gpt" in out and "milestones sample" not in out  # no text to prompt with
     code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--dataset", "keyvalue", "--kv-pairs", "8",
                          "--model.mlp", "false", "--steps", "20", "--out", tmp_path / "kv", "--tensorboard", "false")
     assert code == 0, err

@@ -39,9 +39,10 @@ verbs:
   train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
                                          train with the shared trainer (presets: tiny, small, paper);
                                          a field is --model.depth 32, or --depth 32 where unambiguous
-  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR]
+  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR]
                                          run the paper's claims in miniature: per-seed verdicts,
-                                         figure, evidence.json with every run's command
+                                         figure, evidence.json with every run's command (--data:
+                                         alexnet's ReLU claim on the user's CIFAR-10)
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: alexnet and resnet predict test examples;
                                          dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
@@ -73,6 +74,17 @@ examples:
   milestones reproduce adam --seeds 10 --first-seed 100
   torchrun --nproc_per_node 2 -m milestones train resnet --preset small
 """
+
+
+def verb_usage(verb: str) -> str:
+    """The USAGE lines of one verb (`milestones VERB --help`), and the environment they read."""
+    lines = USAGE.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {verb} ") or line == f"  {verb}")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith(" " * 10):
+        end += 1
+    env = lines.index("environment:")
+    return "\n".join(["usage: milestones " + lines[start].strip(), *lines[start + 1:end], "", *lines[env:env + 6]])
 
 
 def _echo(text: str) -> None:
@@ -232,7 +244,7 @@ def _after_training(m: Any, run_dir: Path, watch: tuple[str, ...], unit: str) ->
         print(f"milestones: no curves.png ({e})", file=sys.stderr)
     run = shlex.quote(str(run_dir))
     steps = [f"milestones evaluate {m.name} --run {run}"]
-    if m.sample_module is not None:
+    if m.sample_module is not None and getattr(m.sample_module, "applies", lambda _: True)(run_dir):
         steps.append(f"milestones sample {m.name} --run {run}")
     steps.append(f"milestones plot {run} OTHER_RUN ...        (overlay runs' curves)")
     if (run_dir / "tb").is_dir():
@@ -562,7 +574,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if verb not in VERBS:
             raise UserError(f"unknown verb {verb!r}; verbs are {', '.join(VERBS)}")
-        code = VERBS[verb](args)
+        if verb != "train" and any(a in ("-h", "--help") for a in args):  # train lists its own fields
+            print(verb_usage(verb))
+            code = 0
+        else:
+            code = VERBS[verb](args)
     except UserError as e:
         print(f"milestones: error: {e}", file=sys.stderr)
         code = 2

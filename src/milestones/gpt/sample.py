@@ -64,6 +64,11 @@ def load_pretrained(opts: Options) -> Loaded:
     return Loaded(model, None, folder / "model.safetensors", "gpt", 0, tokenizer)
 
 
+def applies(run_dir: Path) -> bool:
+    """Whether a run has text to prompt with (runs on generated in-context sequences have none)."""
+    return any(run_dir.glob("ckpt/*/tokenizer.json"))
+
+
 def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
     model, tok = run.model, run.tokenizer
     if tok is None:
