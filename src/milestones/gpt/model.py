@@ -141,11 +141,14 @@ class GPT(nn.Module):
 
     def hidden(self, tokens: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         """tokens (B, T) -> the final hidden states LN_f(x_L) (B, T, D), before the head."""
-        offset = len(caches[0]) if caches else 0
-        x = self.drop(self.positions(self.embed(tokens), offset))  # (B, T) -> (B, T, D)
+        x = self._embed(tokens, len(caches[0]) if caches else 0)  # (B, T) -> (B, T, D)
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, cache=caches[i] if caches else None)  # (B, T, D)
         return self.norm(x)
+
+    def _embed(self, tokens: torch.Tensor, offset: int) -> torch.Tensor:
+        """x_0 = W_e[tokens] + W_p[positions from offset], with dropout: (B, T) -> (B, T, D)."""
+        return self.drop(self.positions(self.embed(tokens), offset))
 
     def flops_per_token(self, seq_len: int) -> float:
         return flops_per_token(self.cfg, seq_len)
@@ -154,7 +157,7 @@ class GPT(nn.Module):
     def attention(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """The attention weights of every block on `tokens` (B, T): a list of (B, H, T, T), row t
         the weights position t gives to positions 0..t (the forward pass's own, computed explicitly)."""
-        x = self.drop(self.positions(self.embed(tokens), 0))
+        x = self._embed(tokens, 0)
         maps = []
         for block in self.blocks:
             x = block(x, causal=True, need_weights=True)

@@ -42,6 +42,11 @@ PRESETS = {
 }
 
 
+def _generated(cfg: Config) -> bool:
+    """Whether the run trains on generated in-context sequences (keyvalue, repeats) instead of text."""
+    return cfg.dataset != "stdlib" and not cfg.data
+
+
 class GPTInContext(InContextTask):
     name = "gpt"
     model_class = GPT
@@ -52,13 +57,13 @@ class GPTTask(LanguageModelTask):
     model_class = GPT
 
     def __new__(cls, cfg: Config, *args: object, **kwargs: object) -> GPTTask:
-        if cfg.dataset != "stdlib" and not cfg.data:
+        if _generated(cfg):
             return GPTInContext(cfg)  # type: ignore[return-value]
         return super().__new__(cls)
 
     @classmethod
     def for_resume(cls, cfg: Config, checkpoint: Path) -> LanguageModelTask:
-        if cfg.dataset != "stdlib" and not cfg.data:
+        if _generated(cfg):
             return GPTInContext(cfg)  # type: ignore[return-value]
         return super().for_resume(cfg, checkpoint)
 
