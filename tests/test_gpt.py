@@ -233,6 +233,13 @@ def test_key_value_sequences_count_shots_and_start_at_chance():
     for row in range(5):
         for j in range(16):
             assert shots[row, 2 * j] == int((keys[row, :j] == keys[row, j]).sum())
+    for row in range(20):  # counting: the chance of guessing y as the value seen most often so far
+        for j in range(16):
+            seen = (y[row, 0:2 * j:2] - 8).bincount(minlength=8)  # the values before pair j
+            top = (seen == seen.max()).nonzero().flatten().tolist()
+            expected = 1 / 8 if j == 0 else (y[row, 2 * j] - 8 in top) / len(top)
+            assert abs(float(b["counting"][row, 2 * j]) - expected) < 1e-6
+    assert float(b["counting"][~mask].abs().sum()) == 0
     again = keyvalue.sequences(torch.arange(400), seed=3, keys=8, values=8, pairs=16)
     assert torch.equal(again["x"], x)  # a pure function of (seed, index)
     first = y[mask & (shots == 0)] - 8
@@ -343,6 +350,41 @@ def test_bad_text_is_one_line(tmp_path, capsys):
         assert not (tmp_path / "r").exists()
 
 
+def test_few_shot_scale_verdict_follows_its_rule():
+    """The few-shot-scale verdict is computed from the measured accuracies: one-shot accuracy beyond
+    counting (what guessing the most frequent value seen gives) rising with size and 20 points wider
+    at the largest holds; an inversion beyond evaluation noise, a spread under 20 points, or a
+    zero-shot accuracy off chance does not."""
+    from milestones.core.claims import Context
+    from milestones.gpt import claim as gpt_claim
+
+    widths = gpt_claim.FEW_SHOT["small"]["widths"]
+    counting = [13, 36, 68, 95]
+
+    def verdict(acc_by_width):
+        def runner(runs, workers, progress=None):
+            out = []
+            for r in runs:
+                acc = acc_by_width[r.options["model.d_model"]]
+                final = {f"acc_{s}shot": acc[s] / 100 for s in range(4)}
+                final |= {f"counting_{s}shot": counting[s] / 100 for s in range(4)}
+                out.append({"command": r.command(), "history": [], "final": final,
+                            "probe": {"non_embedding": 1000 * r.options["model.d_model"]}})
+            return out
+        return gpt_claim.measure_few_shot(Context("small", [0], runner)).per_seed[0]
+
+    plateau = [13, 36, 66, 92]
+    jump = dict(zip(widths, (plateau, [13, 35, 66, 92], [13, 40, 70, 95], [13, 75, 90, 99])))
+    got = verdict(jump)
+    assert got["holds"] and [round(g) for g in got["beyond_counting"]] == [0, -1, 4, 39]
+    inverted = jump | {widths[2]: [13, 80, 92, 99]}  # the third size well above the fourth
+    assert not verdict(inverted)["holds"] and not verdict(inverted)["rises_with_size"]
+    narrow = jump | {widths[3]: [13, 50, 75, 96]}  # rises, but only 14 points above the smallest
+    assert verdict(narrow)["rises_with_size"] and not verdict(narrow)["holds"]
+    off_chance = jump | {widths[0]: [25, 36, 66, 92]}
+    assert not verdict(off_chance)["zero_shot_at_chance"] and not verdict(off_chance)["holds"]
+
+
 def test_claim_protocol_at_the_tiny_preset(tmp_path):
     tiny_claims("gpt", tmp_path)
 
@@ -351,7 +393,7 @@ def test_claim_protocol_at_the_tiny_preset(tmp_path):
 def test_reproduce_tiny_in_a_subprocess(tmp_path):
     r = run_cli("reproduce", "gpt", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
     assert r.returncode == 0, r.stderr[-2000:]
-    for claim in ("scaling", "in-context"):
+    for claim in ("scaling", "few-shot-scale", "in-context"):
         evidence = json.loads((tmp_path / "claims" / claim / "evidence.json").read_text())
         assert evidence["preset"] == "tiny" and evidence["runs"] and f"{claim}:" in r.stdout
 

@@ -31,6 +31,6 @@ def draws(seed: int, indices: np.ndarray, n: int) -> np.ndarray:
 
 
 def integers(seed: int, indices: np.ndarray, n: int, high: int | np.ndarray) -> np.ndarray:
-    """(B, n) int64 in [0, high) (`high` a number or (B, 1) per sequence): the draws modulo high,
+    """(B, n) int64 in [0, high) (`high` a number, (B, 1) per sequence or (n,) per draw): the draws modulo high,
     whose bias is below high / 2^64."""
     return (draws(seed, indices, n) % np.asarray(high, dtype=np.uint64)).astype(np.int64)

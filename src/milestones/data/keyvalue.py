@@ -8,7 +8,7 @@ the same key in the context: at a key's first appearance (zero shots) the best a
 1 / values; after one earlier appearance (one shot) a model that copies can be perfect.
 
 Token ids: keys 0 .. keys-1, values keys .. keys+values-1. Every sequence is a pure function of
-(seed, index): `numpy.random.default_rng([seed, index])`.
+(seed, index) (data/counter.py): draws 0 .. keys-1 are its mapping, the next `pairs` its keys.
 """
 
 from __future__ import annotations
@@ -16,25 +16,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import counter
+
 EVAL_SEED = 2**31 - 1  # the held-out sequences: the same for every training seed
 
 
 def sequences(indices: torch.Tensor, seed: int, keys: int, values: int, pairs: int) -> dict[str, torch.Tensor]:
     """The sequences at `indices` (B,) as a language-model batch:
     x, y (B, 2 pairs - 1) inputs and next tokens; mask (B, 2 pairs - 1), True where y is a value;
-    shots (B, 2 pairs - 1): how many earlier pairs had the same key (-1 where y is a key)."""
-    draws = []
-    for i in indices.tolist():  # each sequence's own generator: the same sequence whatever the batch
-        rng = np.random.default_rng([seed, i])
-        mapping = rng.integers(values, size=keys)  # this sequence's key -> value
-        draws.append((mapping, rng.integers(keys, size=pairs)))
-    mapping = np.stack([m for m, _ in draws])  # (B, keys)
-    k = np.stack([ks for _, ks in draws])  # (B, pairs)
+    shots (B, 2 pairs - 1): how many earlier pairs had the same key (-1 where y is a key);
+    counting (B, 2 pairs - 1): the chance that a reader blind to the keys gets y right by guessing
+    the value seen most often so far (ties split evenly; 1 / values before any; 0 where y is a key).
+    It is what in-context accuracy owes to counting rather than to reading the key: at s shots the
+    answer has been seen s times, more often than most other values."""
+    r = counter.integers(seed, indices.numpy(), keys + pairs, np.array([values] * keys + [keys] * pairs))
+    mapping, k = r[:, :keys], r[:, keys:]  # (B, keys) this sequence's key -> value; (B, pairs) its keys
     v = np.take_along_axis(mapping, k, 1)  # (B, pairs)
     seen = np.cumsum(np.eye(keys, dtype=np.int64)[k], 1)  # (B, pairs, keys): occurrences up to pair j
     n = np.take_along_axis(seen, k[..., None], 2)[..., 0] - 1  # (B, pairs): earlier pairs with this key
     tokens = np.stack([k, keys + v], 2).reshape(len(k), -1)  # (B, 2 pairs): k_1 v_1 k_2 v_2 ...
     shots = np.stack([np.full_like(n, -1), n], 2).reshape(len(k), -1)
+    before = np.cumsum(np.eye(values)[v], 1) - np.eye(values)[v]  # (B, pairs, values): counts before pair j
+    most = before.max(-1)  # (B, pairs)
+    ties = (before == most[..., None]).sum(-1)
+    hit = np.take_along_axis(before, v[..., None], 2)[..., 0] == most
+    guess = np.where(most > 0, hit / ties, 1.0 / values)  # (B, pairs)
+    counting = np.stack([np.zeros_like(guess), guess], 2).reshape(len(k), -1)
     t, s = torch.from_numpy(tokens), torch.from_numpy(shots)
     y_shots = s[:, 1:]  # position p predicts token p + 1
-    return {"x": t[:, :-1], "y": t[:, 1:], "mask": y_shots >= 0, "shots": y_shots}
+    return {"x": t[:, :-1], "y": t[:, 1:], "mask": y_shots >= 0, "shots": y_shots,
+            "counting": torch.from_numpy(counting[:, 1:]).float()}

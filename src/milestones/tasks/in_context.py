@@ -112,26 +112,32 @@ class InContextTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         """val_loss (the training loss on held-out sequences), and accuracy and loss by kind of
-        token: keyvalue acc_{s}shot, loss_{s}shot for s = 0 .. MAX_SHOTS; repeats acc_repeat,
+        token: keyvalue acc_{s}shot, loss_{s}shot for s = 0 .. MAX_SHOTS, and counting_{s}shot, the
+        accuracy of guessing the value seen most often so far without reading the key (what the
+        context gives a reader that only counts); repeats acc_repeat,
         loss_repeat (the copy's tokens after its first), acc_first (its first) and acc_other (the
         random tokens outside it)."""
-        groups: dict[str, list[float]] = {}  # name -> [right, loss, count]
+        groups: dict[str, list[float]] = {}  # name -> [right, loss, count, counting]
         loss, counted = 0.0, 0
         for b in range(self.cfg.eval_batches):
             batch = self.held_out(b)
             logits = model(batch["x"].to(device)).float().cpu()
-            y = self.targets(batch)
-            each = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=-100, reduction="none")  # (B, T)
-            loss += float(each.sum())
-            counted += int((y != -100).sum())
+            each = F.cross_entropy(logits.transpose(1, 2), batch["y"], reduction="none")  # (B, T), every token
+            trained = self.targets(batch) != -100
+            loss += float(each[trained].sum())
+            counted += int(trained.sum())
             hit = logits.argmax(-1) == batch["y"]
-            each = F.cross_entropy(logits.transpose(1, 2), batch["y"], reduction="none")
+            guess = batch.get("counting", torch.zeros_like(each))
             for name, at in self.kinds(batch).items():
-                right, lost, count = groups.setdefault(name, [0.0, 0.0, 0.0])
-                groups[name] = [right + float((hit & at).sum()), lost + float(each[at].sum()), count + float(at.sum())]
-        acc = {f"acc_{k}": r / n if n else float("nan") for k, (r, _, n) in groups.items()}
-        losses = {f"loss_{k}": x / n if n else float("nan") for k, (_, x, n) in groups.items()}
-        return {"val_loss": loss / max(counted, 1), **acc, **losses}
+                right, lost, count, base = groups.setdefault(name, [0.0, 0.0, 0.0, 0.0])
+                groups[name] = [right + float((hit & at).sum()), lost + float(each[at].sum()),
+                                count + float(at.sum()), base + float(guess[at].sum())]
+        out = {"val_loss": loss / max(counted, 1)}
+        for k, (right, lost, n, base) in groups.items():
+            out |= {f"acc_{k}": right / n if n else float("nan"), f"loss_{k}": lost / n if n else float("nan")}
+            if self.cfg.dataset == "keyvalue":
+                out[f"counting_{k}"] = base / n if n else float("nan")
+        return out
 
     def kinds(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Masks (B, T) of the predicted tokens each accuracy counts."""
