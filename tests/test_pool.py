@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -87,11 +88,29 @@ def test_the_workers_setting_is_bounded_by_the_cores(monkeypatch):
         pool.default_workers()
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT delivered and handled, as a terminal's Ctrl-C finds it. An
+    ignored or blocked SIGINT survives exec, and Python leaves an ignored one ignored; a test worker
+    may have inherited either (a fresh-clone run once ignored both SIGINT tests' signals)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def _start(tmp_path, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MILESTONES_WORKERS": "2", "PYTHONUNBUFFERED": "1",
            "MILESTONES_SLOTS": str(tmp_path / "slots")}
     return subprocess.Popen([sys.executable, "-m", "milestones", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+                            preexec_fn=_as_from_a_terminal)
+
+
+def _signals(pid: int) -> str:
+    """The process's signal masks (ignored, blocked, caught), for a failure's message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "(no /proc status)"
+    return " ".join(x for x in lines if x.startswith(("SigIgn", "SigBlk", "SigCgt")))
 
 
 def _wait_for(proc, seen, count=1, timeout=240):
@@ -128,10 +147,11 @@ def test_a_reproduce_stops_within_seconds_workers_and_all(tmp_path, sig, to_grou
     try:
         _wait_for(proc, "rule ")
         time.sleep(4)  # the workers are training
+        masks = _signals(proc.pid)
         (os.killpg if to_group else os.kill)(proc.pid, sig)
         t0 = time.time()
         rest = proc.communicate(timeout=30)[0]
-        assert time.time() - t0 < 15, rest
+        assert time.time() - t0 < 15, f"{masks}\n{rest}"
         assert proc.returncode == 128 + sig, rest
         assert _group_gone(proc.pid), "a worker outlived the command"
         assert "stopped" in rest
@@ -149,10 +169,11 @@ def test_ctrl_c_stops_a_tour_and_reports_the_claims_that_finished(tmp_path):
     try:
         _wait_for(proc, "verdict:")
         _wait_for(proc, "rule ")  # the second claim has started
+        masks = _signals(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         t0 = time.time()
         rest = proc.communicate(timeout=30)[0]
-        assert time.time() - t0 < 15, rest
+        assert time.time() - t0 < 15, f"{masks}\n{rest}"
         assert proc.returncode == 130, rest
         assert _group_gone(proc.pid), "a worker outlived the tour"
     finally:
