@@ -260,7 +260,7 @@ def measure_few_shot(ctx: Context) -> Measured:
         bx.set_xscale("log")
         bx.set_xlabel("non-embedding parameters N")
         bx.set_ylabel("one-shot accuracy beyond counting (points)")
-        bx.set_title("Reading the key from one example appears with size", fontsize=10)
+        bx.set_title("One-shot accuracy beyond counting appears with size", fontsize=10)
         bx.legend(fontsize=8)
         fig.tight_layout()
         save_figure(fig, path)
@@ -369,7 +369,8 @@ CLAIMS = [
           f"points of chance ({100 / FS_VALUES:.1f}%) for every size, one-shot accuracy beyond what counting the "
           f"values seen gives rising with size (no size more than {NOISE:.0f} points below the next smaller), and "
           f"the largest model's at least {MIN_SPREAD:.0f} points above the smallest's",
-          measure_few_shot, budget_note="twelve runs (four widths, three seeds): about 2 minutes on 2 cores",
+          measure_few_shot,
+          budget_note="twelve runs (four widths, three seeds): about 2.5 minutes on 2 cores (Intel Xeon)",
           caption="left: GPT-3 Fig. 1.2's plot, accuracy against examples in the context, one line per size, "
                   "with the dashed line a reader that only counts the values would reach; right: how far "
                   "each size's one-shot accuracy rises above counting.",
