@@ -36,7 +36,8 @@ def sequences(indices: torch.Tensor, seed: int, keys: int, values: int, pairs: i
     n = np.take_along_axis(seen, k[..., None], 2)[..., 0] - 1  # (B, pairs): earlier pairs with this key
     tokens = np.stack([k, keys + v], 2).reshape(len(k), -1)  # (B, 2 pairs): k_1 v_1 k_2 v_2 ...
     shots = np.stack([np.full_like(n, -1), n], 2).reshape(len(k), -1)
-    before = np.cumsum(np.eye(values)[v], 1) - np.eye(values)[v]  # (B, pairs, values): counts before pair j
+    shown = np.eye(values)[v]  # (B, pairs, values): the value of pair j, one-hot
+    before = np.cumsum(shown, 1) - shown  # (B, pairs, values): how often each was seen before pair j
     most = before.max(-1)  # (B, pairs)
     ties = (before == most[..., None]).sum(-1)
     hit = np.take_along_axis(before, v[..., None], 2)[..., 0] == most

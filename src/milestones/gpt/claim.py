@@ -72,6 +72,7 @@ in-context learning appears with depth.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,12 @@ def power_law(n: list[float], loss: list[float]) -> dict[str, float]:
             best = {"a": float(np.exp(intercept)), "alpha": float(-slope), "c": float(c), "sse": sse}
     best["r2"] = 1.0 - best["sse"] / float(((y - y.mean()) ** 2).sum())
     return best
+
+
+def _parts_met(per_seed: list[dict[str, Any]], parts: dict[str, Callable[[dict[str, Any]], bool]]) -> str:
+    """How many seeds met each part of a rule, in words: "parts of the rule met: A 3, B 1 of 3 seeds"."""
+    counts = ", ".join(f"{name} {sum(bool(met(p)) for p in per_seed)}" for name, met in parts.items())
+    return f"parts of the rule met: {counts} of {len(per_seed)} seeds"
 
 
 # -- 1. scaling -----------------------------------------------------------------------------------
@@ -233,9 +240,10 @@ def measure_few_shot(ctx: Context) -> Measured:
                         for w, x, m in zip(widths, n, med))
             + "; one-shot accuracy beyond counting per seed: "
             + ", ".join("/".join(f"{g:+.0f}" for g in p["beyond_counting"]) for p in per_seed)
-            + f" points; parts of the rule met: zero-shot at chance {sum(p['zero_shot_at_chance'] for p in per_seed)}, "
-            + f"rises with size {sum(p['rises_with_size'] for p in per_seed)}, largest at least {MIN_SPREAD:.0f} "
-            + f"above smallest {sum(p['spread'] >= MIN_SPREAD for p in per_seed)} of {len(per_seed)} seeds")
+            + " points; " + _parts_met(per_seed, {"zero-shot at chance": lambda p: p["zero_shot_at_chance"],
+                                                 "rises with size": lambda p: p["rises_with_size"],
+                                                 f"largest at least {MIN_SPREAD:.0f} above smallest":
+                                                     lambda p: p["spread"] >= MIN_SPREAD}))
 
     def figure(path: Path) -> None:
         plt = pyplot()
@@ -309,10 +317,9 @@ def measure_icl(ctx: Context) -> Measured:
             + "/".join(f"{v:.0f}" for v in med1) + "%, 2 layers " + "/".join(f"{v:.0f}" for v in med2)
             + "%; per seed at one shot (2 vs 1 layers): "
             + ", ".join(f"{p['two_layers'][1]:.0f} vs {p['one_layer'][1]:.0f}" for p in per_seed)
-            + "; parts of the rule met: zero-shot at chance "
-            + f"{sum(p['zero_shot_at_chance'] for p in per_seed)}, rises with shots "
-            + f"{sum(p['rises_with_shots'] for p in per_seed)}, 2 layers beat 1 "
-            + f"{sum(p['two_layers_beat_one'] for p in per_seed)} of {len(per_seed)} seeds")
+            + "; " + _parts_met(per_seed, {"zero-shot at chance": lambda p: p["zero_shot_at_chance"],
+                                          "rises with shots": lambda p: p["rises_with_shots"],
+                                          "2 layers beat 1": lambda p: p["two_layers_beat_one"]}))
 
     def figure(path: Path) -> None:
         plt = pyplot()
