@@ -385,6 +385,60 @@ def test_few_shot_scale_verdict_follows_its_rule():
     assert not verdict(off_chance)["zero_shot_at_chance"] and not verdict(off_chance)["holds"]
 
 
+def test_induction_verdict_follows_its_rule():
+    """The induction verdict is computed from the measured accuracies on the repeated tokens: two
+    layers at 60% or more and 40 points above one layer holds; two layers on the plateau, or one
+    layer copying nearly as well, does not. A run that never left the plateau has no phase change."""
+    from milestones.core.claims import Context
+    from milestones.gpt import claim as gpt_claim
+
+    def verdict(two, one):
+        def runner(runs, workers, progress=None):
+            out = []
+            for r in runs:
+                acc = (two if r.options["model.layers"] == 2 else one) / 100
+                rows = [{"split": "eval", "step": s, "acc_repeat": a, "loss_repeat": 4.0}
+                        for s, a in ((250, 0.05), (500, 0.1), (750, acc))]
+                heads = {"previous": [[0.05, 0.6], [0.1, 0.1]], "induction": [[0.02, 0.03], [0.7, 0.2]]}
+                out.append({"command": r.command(), "history": rows, "final": {"acc_repeat": acc, "acc_first": 0.02},
+                            "probe": {"heads": heads}})
+            return out
+        return gpt_claim.measure_induction(Context("small", [0], runner)).per_seed[0]
+
+    got = verdict(85, 12)
+    assert got["holds"] and got["phase_change"] == 750
+    assert got["previous_head"] == 0.6 and got["induction_head"] == 0.7
+    assert not verdict(55, 12)["holds"]  # below 60%
+    assert not verdict(70, 35)["holds"]  # only 35 points above one layer
+    plateau = verdict(12, 11)
+    assert not plateau["holds"] and plateau["phase_change"] is None
+
+
+def test_head_scores_find_planted_heads():
+    """A map attending one position back scores 1 as a previous-token head; one attending to the
+    token to copy scores 1 as an induction head on the repeated tokens; uniform attention scores
+    about 2 / T on both."""
+    from milestones.data import repeats
+    from milestones.tasks.in_context import attention_scores
+
+    batch = repeats.sequences(torch.arange(8), 0, 32, 48, 8, 16)
+    b, t = batch["x"].shape
+    previous = torch.zeros(b, 1, t, t)
+    previous[:, 0, 0, 0] = 1
+    previous[:, 0, torch.arange(1, t), torch.arange(t - 1)] = 1
+    induction = torch.eye(t).expand(b, 1, t, t).clone()  # elsewhere: attend to itself
+    i, q = (batch["repeat"] >= 0).nonzero(as_tuple=True)
+    induction[i, 0, q] = 0
+    induction[i, 0, q, batch["source"][i, q]] = 1
+    uniform = torch.ones(t, t).tril()
+    uniform = (uniform / uniform.sum(-1, keepdim=True)).expand(b, 1, t, t)
+    maps = torch.cat([previous, induction, uniform], 1)  # (B, 3, T, T): three heads
+    prev, ind = attention_scores(maps, batch["repeat"], batch["source"])
+    assert prev[0] == 1 and ind[1] == 1
+    assert prev[1] == 0 and ind[0] < 0.2  # an induction head attends back by the lag, not by one
+    assert 1 / t < prev[2] < 6 / t and ind[2] < 0.1
+
+
 def test_claim_protocol_at_the_tiny_preset(tmp_path):
     tiny_claims("gpt", tmp_path)
 
@@ -393,7 +447,7 @@ def test_claim_protocol_at_the_tiny_preset(tmp_path):
 def test_reproduce_tiny_in_a_subprocess(tmp_path):
     r = run_cli("reproduce", "gpt", "--preset", "tiny", "--seeds", "1", "--out", tmp_path / "claims")
     assert r.returncode == 0, r.stderr[-2000:]
-    for claim in ("scaling", "few-shot-scale", "in-context"):
+    for claim in ("scaling", "few-shot-scale", "induction"):
         evidence = json.loads((tmp_path / "claims" / claim / "evidence.json").read_text())
         assert evidence["preset"] == "tiny" and evidence["runs"] and f"{claim}:" in r.stdout
 

@@ -145,3 +145,30 @@ class InContextTask(Task):
             return {f"{s}shot": batch["shots"] == s for s in range(MAX_SHOTS + 1)}
         r = batch["repeat"]
         return {"repeat": r >= 1, "first": r == 0, "other": r < 0}
+
+    @torch.no_grad()
+    def head_scores(self, model: nn.Module, sequences: int = 64) -> dict[str, list[list[float]]]:
+        """For repeats: how much each head of each layer attends where the two heads of an induction
+        circuit do (Olsson et al. 2022), on the first `sequences` held-out sequences. `previous`
+        [layer][head]: the mean weight a position gives to the one before it (a previous-token head
+        writes into each position the token it follows); `induction` [layer][head]: the mean weight a
+        repeated token after the first gives to the token to copy, the one after the earlier
+        occurrence of the current token (an induction head). Uniform attention gives about 2 / T."""
+        if self.cfg.dataset != "repeats":
+            raise ValueError("head scores are defined on --dataset repeats")
+        batch = self.sequences(torch.arange(sequences), repeats.EVAL_SEED)
+        scores = [attention_scores(m, batch["repeat"], batch["source"]) for m in model.attention(batch["x"])]
+        return {"previous": [[round(float(v), 4) for v in p] for p, _ in scores],
+                "induction": [[round(float(v), 4) for v in i] for _, i in scores]}
+
+
+def attention_scores(maps: torch.Tensor, repeat: torch.Tensor,
+                     source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's maps (B, H, T, T) on a repeats batch -> (previous (H,), induction (H,)): the mean
+    weight on position t - 1 over t >= 1, and the mean weight on `source` (the token y copies) over
+    the repeated tokens after the first (repeat >= 1)."""
+    t = maps.shape[-1]
+    previous = maps[:, :, torch.arange(1, t), torch.arange(t - 1)].mean((0, 2))  # (B, H, T - 1) -> (H,)
+    b, q = (repeat >= 1).nonzero(as_tuple=True)  # the predictable copied tokens
+    induction = maps[b, :, q, source[b, q]].mean(0)  # (N, H) -> (H,)
+    return previous, induction
