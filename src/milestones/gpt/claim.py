@@ -64,9 +64,9 @@ induction heads, which copy from the context, need two layers.
    64 with 2 heads, trained alike: 2,500 steps of 16 sequences, AdamW lr 1e-3 after a 50-step
    warm-up, constant, no weight decay. The measure is the accuracy on the repeated tokens after
    the first (the first follows a random token, so nothing points to it; it scores 6-13%, not
-   chance's 1.6%, only because it was seen before in the sequence); the task also reports each head's
-   previous-token score (mean weight on the position before) and induction score (mean weight on
-   the token to copy), and the figure shows the loss curve and, on one held-out sequence, the
+   chance's 1.6%, only because it was seen before in the sequence); the task also reports each
+   head's previous-token score (mean weight on the position before) and induction score (mean
+   weight on the token to copy), and the figure shows the loss curve and, on one held-out sequence, the
    maps of the two heads. Holds for a seed if the 2-layer model's accuracy is at least 60% and at
    least 40 points above the 1-layer model's.
    What differs: Olsson et al. found induction heads in models trained on text, with a phase
