@@ -14,7 +14,7 @@ import pytest
 
 from milestones.core import pool
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 # Two of these side by side are two pytest workers (or a tour beside a reproduce): each asks for a
 # pool as wide as the machine, and every job notes when it ran.
@@ -213,3 +213,41 @@ def test_prefetched_jobs_run_on_the_workers_the_awaited_ones_leave_idle(tmp_path
     assert [i for i, _ in first] == [1, 2] and [i for i, _ in later] == [3, 4, 5]
     assert submitted == [1, 2, 3, 4, 5]  # the awaited jobs went first, each job once
     assert 3 in started and 5 not in started  # a freed worker took a queued job before the first call returned
+
+
+def _numbers(folder: Path) -> dict:
+    """What a claim concluded, without the time it took."""
+    ev = json.loads((folder / "evidence.json").read_text())
+    return {k: ev[k] for k in ("per_seed", "measurements", "ours", "verdict", "holds", "runs")}
+
+
+@pytest.mark.slow
+def test_a_stopped_reproduce_continues_where_it_stopped(tmp_path):
+    """Ctrl-C to the process group while a tiny reproduce trains its 12 runs, then the same command:
+    it trains only the runs the first one had not finished, and its evidence equals an uninterrupted
+    command's, number for number."""
+    out = tmp_path / "r"
+    proc = _start(tmp_path, "reproduce", "resnet", "--preset", "tiny", "--out", out)
+    try:
+        _wait_for(proc, "run 4/12 done")
+        os.killpg(proc.pid, signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 130, rest
+        assert "the same command continues" in rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    stored = len(list((out / ".runs").glob("*.json"))) - 1  # the header is store.json
+    assert 4 <= stored < 12
+    env = {"MILESTONES_WORKERS": "2", "MILESTONES_SLOTS": str(tmp_path / "slots")}
+    again = run_cli("reproduce", "resnet", "--preset", "tiny", "--out", out, env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"{stored} runs kept by an earlier command" in again.stdout
+    assert f"runs: {12 - stored} trained, {stored} read from" in again.stdout
+    whole = run_cli("reproduce", "resnet", "--preset", "tiny", "--out", tmp_path / "whole", env=env)
+    assert whole.returncode == 0, whole.stderr
+    assert "runs: 12 trained, 0 read from" in whole.stdout
+    assert _numbers(out / "degradation") == _numbers(tmp_path / "whole" / "degradation")
+    once_more = run_cli("reproduce", "resnet", "--preset", "tiny", "--out", out, env=env)
+    assert "runs: 0 trained, 12 read from" in once_more.stdout
+    assert _numbers(out / "degradation") == _numbers(tmp_path / "whole" / "degradation")

@@ -39,10 +39,12 @@ verbs:
   train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
                                          train with the shared trainer (presets: tiny, small, paper);
                                          a field is --model.depth 32, or --depth 32 where unambiguous
-  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR]
+  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR] [--fresh]
                                          run the paper's claims in miniature: per-seed verdicts,
                                          figure, evidence.json with every run's command (--data:
-                                         alexnet's ReLU claim on the user's CIFAR-10)
+                                         alexnet's ReLU claim on the user's CIFAR-10); each run is
+                                         kept in DIR/.runs as it ends, so the same command after a
+                                         stop trains only what is missing (--fresh: all again)
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: alexnet and resnet predict test examples;
                                          dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
@@ -54,8 +56,9 @@ verbs:
   evaluate NAME --run DIR [--out DIR]    the test metrics of a trained run (classifiers: a confusion matrix)
   plot RUN [RUN ...] [--metric KEY] [--out PNG]
                                          overlay runs' training curves from their metrics.jsonl
-  tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR]
-                                         every built milestone's claims in historical order -> a report
+  tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR] [--fresh]
+                                         every built milestone's claims in historical order -> a report;
+                                         resumes as reproduce does (DIR/.runs)
   export NAME --run DIR --to OUT         write a run in its reference library's format (gpt: a
                                          folder transformers.GPT2LMHeadModel.from_pretrained loads)
 
@@ -329,6 +332,24 @@ def _claim_options(p: C.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_at_least(1, "--seeds"), default=3)
     p.add_argument("--first-seed", dest="first_seed", type=_at_least(0, "--first-seed"), default=0)
     p.add_argument("--out")
+    p.add_argument("--fresh", action="store_true")
+
+
+def _store(out: Path, fresh: bool) -> Any:
+    """The run store under a reproduce's or tour's --out (core/store.py), and its runner."""
+    from . import registry
+    from .core.store import RunStore
+
+    store = RunStore.open(out / ".runs", fresh=fresh, warn=lambda line: print(line, file=sys.stderr))
+    kept = sum(1 for _ in store.folder.glob("*.json")) - 1
+    if kept:
+        _echo(f"store  {store.folder}: {kept} runs kept by an earlier command; only the missing ones train "
+              "(--fresh: all)")
+    return registry.Runs(store)
+
+
+def _store_line(runs: Any) -> str:
+    return f"runs: {runs.store.trained} trained, {runs.store.read} read from {runs.store.folder}"
 
 
 def cmd_reproduce(args: list[str]) -> int:
@@ -356,17 +377,19 @@ def cmd_reproduce(args: list[str]) -> int:
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
     from .core.claims import ahead_of
 
-    ahead = ahead_of(claims, preset, seeds, registry.prefetch, data)
+    runs = _store(out, bool(o.get("fresh")))
+    ahead = ahead_of(claims, preset, seeds, runs.prefetch, data)
     results = []
     try:
         for c in claims:
             ahead(c)
-            results.append(c.run(preset, seeds, registry.runner, out / c.name, echo=_echo, data=data))
+            results.append(c.run(preset, seeds, runs, out / c.name, echo=_echo, data=data))
     except (KeyboardInterrupt, Stopped):
         finished = ", ".join(f"{out / ev.claim / 'evidence.json'} ({ev.verdict})" for ev in results) or "none"
-        print(f"\nmilestones: stopped; claims that finished: {finished}", file=sys.stderr)
+        print(f"\nmilestones: stopped; claims that finished: {finished}; {_store_line(runs)}: the same command "
+              "continues", file=sys.stderr)
         raise
-    print()
+    print(f"\n{_store_line(runs)}")
     for ev in results:
         print(f"{ev.claim}: {ev.verdict.upper()}: {ev.ours}  -> {out / ev.claim / 'evidence.json'}")
     return 0
@@ -386,9 +409,14 @@ def cmd_tour(args: list[str]) -> int:
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
     out = Path(o.get("out") or runs_root() / "tour")
     only = {registry.get(n.strip()).name for n in o["only"].split(",") if n.strip()} if o.get("only") else None
-    html = tour(out, registry.historical(), registry.runner, preset=preset, seeds=seeds, only=only, echo=_echo,
-                prefetch=registry.prefetch)
-    print(f"\nreport: {html}\n        {html.parent / 'report.md'}")
+    runs = _store(out, bool(o.get("fresh")))
+    try:
+        html = tour(out, registry.historical(), runs, preset=preset, seeds=seeds, only=only, echo=_echo,
+                    prefetch=runs.prefetch)
+    except (KeyboardInterrupt, Stopped):
+        print(f"milestones: {_store_line(runs)}: the same command continues", file=sys.stderr)
+        raise
+    print(f"\n{_store_line(runs)}\nreport: {html}\n        {html.parent / 'report.md'}")
     return 0
 
 

@@ -27,6 +27,7 @@ from .core import config as C
 from .core import pool
 from .core.claims import Record, Run
 from .core.pool import Progress
+from .core.store import RunStore, as_json
 from .errors import UserError
 
 PRESET_NAMES = ("tiny", "small", "paper")
@@ -179,8 +180,9 @@ def historical() -> list[Milestone]:
 
 def execute(run: Run) -> Record:
     """Train one claim run exactly as `milestones train` would (same config path, no files
-    written), and record its history, final evaluation and the milestone's probe. A run whose
-    loss became NaN or infinite is recorded as diverged, with its history up to then."""
+    written), and record its history, final evaluation and the milestone's probe, as JSON gives it
+    back (so a record is the same whether fresh or read from a store). A run whose loss became NaN
+    or infinite is recorded as diverged, with its history up to then."""
     from .core.trainer import NonFiniteLoss, Trainer
 
     m = get(run.milestone)
@@ -190,25 +192,74 @@ def execute(run: Run) -> Record:
     try:
         result = trainer.run()
     except NonFiniteLoss as e:
-        return record | {"diverged": str(e), "history": trainer.log.history, "final": {}, "step": trainer.step,
-                         "seconds": None, "probe": {}}
+        return as_json(record | {"diverged": str(e), "history": trainer.log.history, "final": {},
+                                 "step": trainer.step, "seconds": None, "probe": {}})
     probe = getattr(m.claim_module, "probe", None)
-    return record | {"history": result.history, "final": result.final_eval, "step": result.step,
-                     "seconds": round(result.seconds, 2), "probe": probe(task, result, run) if probe else {}}
+    return as_json(record | {"history": result.history, "final": result.final_eval, "step": result.step,
+                             "seconds": round(result.seconds, 2),
+                             "probe": probe(task, result, run) if probe else {}})
+
+
+def execute_and_store(job: tuple[Run, str]) -> Record:
+    """Train a run and keep its record in the store folder at once (in the worker that trained it)."""
+    run, folder = job
+    return RunStore(Path(folder)).put(execute(run))
 
 
 _RECORDS: dict[Run, Record] = {}  # the runs this process has trained: claims that share runs train them once
 
 
+class Runs:
+    """The runner of a reproduce or a tour: claim runs trained side by side (core/pool.py), claims
+    that share runs training them once, and with a `store`, every record kept there by the worker as
+    its run ends and read back instead of training again (core/store.py)."""
+
+    def __init__(self, store: RunStore | None = None):
+        self.store = store
+
+    def _known(self, runs: list[Run]) -> list[Run]:
+        """The runs neither this process nor the store has: those to train."""
+        todo = []
+        for r in dict.fromkeys(runs):
+            if r in _RECORDS:
+                if self.store is not None and not self.store.path(r.command()).exists():
+                    self.store.put(_RECORDS[r])  # trained here before this store was opened
+                continue
+            stored = self.store.get(r.command()) if self.store is not None else None
+            if stored is not None:
+                _RECORDS[r] = stored
+                self.store.read += 1  # type: ignore[union-attr]
+            else:
+                todo.append(r)
+        return todo
+
+    def _jobs(self, runs: list[Run]) -> tuple[Any, list[Any]]:
+        if self.store is None:
+            return execute, runs
+        return execute_and_store, [(r, str(self.store.folder)) for r in runs]
+
+    def __call__(self, runs: list[Run], workers: int, progress: Progress | None = None) -> list[Record]:
+        """The records of `runs`, training (side by side) those this process and the store lack."""
+        todo = self._known(runs)
+        fn, jobs = self._jobs(todo)
+        for r, record in zip(todo, pool.parallel_map(fn, jobs, workers, progress)):
+            _RECORDS[r] = record
+        if self.store is not None:
+            self.store.trained += len(todo)
+        return [_RECORDS[r] for r in runs]
+
+    def prefetch(self, runs: list[Run], workers: int) -> None:
+        """Queue runs on the workers that the runs being waited for leave idle (the next claim's, while
+        this one finishes); a later call takes their records."""
+        fn, jobs = self._jobs(self._known(runs))
+        pool.prefetch(fn, jobs, workers)
+
+
 def runner(runs: list[Run], workers: int, progress: Progress | None = None) -> list[Record]:
     """The records of `runs`, training (side by side) those this process has not trained yet."""
-    todo = list(dict.fromkeys(r for r in runs if r not in _RECORDS))
-    for r, record in zip(todo, pool.parallel_map(execute, todo, workers, progress)):
-        _RECORDS[r] = record
-    return [_RECORDS[r] for r in runs]
+    return Runs()(runs, workers, progress)
 
 
 def prefetch(runs: list[Run], workers: int) -> None:
-    """Queue runs on the workers that the runs being waited for leave idle (the next claim's, while
-    this one finishes); `runner` then takes their records."""
-    pool.prefetch(execute, list(dict.fromkeys(r for r in runs if r not in _RECORDS)), workers)
+    """Queue runs on the idle workers, for `runner` to take their records later."""
+    Runs().prefetch(runs, workers)

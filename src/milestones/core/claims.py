@@ -32,10 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .config import flatten, to_args
 from .pool import Progress, default_workers
+from .store import Record, jsonable  # Record: command, history, final, step, seconds, probe
 
 # ---------------------------------------------------------------------------------------------
 # Runs and their records.
@@ -71,7 +70,6 @@ class Run:
         return "OMP_NUM_THREADS=1 " + shlex.join(words)
 
 
-Record = dict[str, Any]  # command, history, final, step, seconds, probe
 Runner = Callable[[list[Run], int, "Progress | None"], list[Record]]  # (runs, processes, progress) -> records
 Prefetch = Callable[[list[Run], int], None]  # (runs, processes): queue runs to train while others finish
 
@@ -253,21 +251,13 @@ class Evidence:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "evidence.json"
         tmp = out_dir / ".evidence.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=_jsonable))
+        tmp.write_text(json.dumps(asdict(self), indent=2, default=jsonable))
         os.replace(tmp, path)
         return path
 
     @staticmethod
     def read(path: Path) -> Evidence:
         return Evidence(**json.loads(path.read_text()))
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.tolist()
-    if hasattr(x, "item"):
-        return x.item()
-    return str(x)
 
 
 @dataclass

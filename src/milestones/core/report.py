@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import html
 import os
-import platform
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, ahead_of, reproduce_command
 from .pool import default_workers
+from .provenance import commit, cpu
 
 
 def last_verdicts(root: Path) -> dict[str, dict[str, Evidence]]:
@@ -93,31 +92,6 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     return page
 
 
-def _commit() -> str:
-    """The source's git commit (with "+changes" when the tree differs from it), or "" outside git."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                              timeout=10)
-        if head.returncode != 0:
-            return ""
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("+changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list[Evidence]]) -> dict[str, Any]:
     """What a reader needs to know a page's numbers by: when, which code, which machine, which settings."""
     from .checkpoint import versions
@@ -125,9 +99,9 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
 
     first = next((ev for evs in results.values() for ev in evs), None)
     vs = first.versions if first is not None and first.versions else versions()
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit(),
             "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
-            "cpu": f"{_cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
+            "cpu": f"{cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
             "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds), "interrupted": ""}
 
