@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: tour test install install-dev bench clean
+.PHONY: tour test test-claims install install-dev bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,12 @@ TEST_WORKERS ?= $(shell $(PY) -c "import os; print(min(4, len(os.sched_getaffini
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
+
+# The second tier: every claim at the small preset on seeds 0-2 (the tour), exit 1 when a verdict
+# is not consistent with its reference (on the reference's CPU and torch: when a seed's numbers
+# differ). As long as the experiments need; the tour prints its expected time first.
+test-claims: install
+	$(BIN)/milestones tour --check --out runs/tour-check
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py

@@ -90,7 +90,32 @@ def tiny_claims(name, tmp_path):
         assert ev.verdict == "n/a (tiny)" and ev.holds in (0, 1) and len(ev.per_seed) == 1  # a smoke test
         assert ev.runs and all(r.startswith("OMP_NUM_THREADS=1 milestones train ") for r in ev.runs)
         assert ev.consistent is None  # the reference is for the small preset
+        assert_replays(ev.runs[-1], tmp_path / f"replay-{c.name}")
     return evidence
+
+
+def assert_replays(command, out):
+    """A claim run trained again from its command (`milestones train ...`, as evidence.json gives it)
+    logs the same losses, step for step, as the record the claim read."""
+    import json
+    import shlex
+
+    from milestones import cli as command_line
+    from milestones import registry
+
+    record = next(r for run, r in registry._RECORDS.items() if run.command() == command)
+    words = shlex.split(command)
+    assert words[:3] == ["OMP_NUM_THREADS=1", "milestones", "train"], command
+    with pytest.raises(SystemExit) as exit_info:
+        command_line.main([*words[2:], "--out", str(out), "--tensorboard", "false"])
+    assert not exit_info.value.code, command
+
+    def losses(rows):
+        return [{k: v for k, v in r.items() if "loss" in k} for r in rows if r["split"] == "train"]
+
+    replayed = losses(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
+    assert replayed and any(replayed), f"no losses logged by {command}"
+    assert replayed == losses(record["history"]), f"{command} did not replay its losses"
 
 
 def bad_reference_folders(tmp_path, ok, other_type):

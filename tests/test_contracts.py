@@ -148,3 +148,21 @@ def test_load_gives_the_model_the_run_evaluated(name, tmp_path):
     assert loaded.step == result.step and (loaded.tokenizer is not None) == (tokenizer is not None)
     again = task.evaluate(model, torch.device("cpu"))
     assert again == pytest.approx(result.final_eval, rel=1e-6), (again, result.final_eval)
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_reference_file(tmp_path):
+    """`pip install milestones` from a wheel has the references that list, info and the tour read."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import ROOT
+
+    made = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    (wheel,) = tmp_path.glob("milestones-*.whl")
+    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if "/references/" in n}
+    ours = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src" / "milestones").glob("*/references/*.json")}
+    assert ours and shipped == ours

@@ -3,6 +3,7 @@ asks, and a prompt stop on Ctrl-C or SIGTERM, with the tour's report of what fin
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,3 +252,83 @@ def test_a_stopped_reproduce_continues_where_it_stopped(tmp_path):
     once_more = run_cli("reproduce", "resnet", "--preset", "tiny", "--out", out, env=env)
     assert "runs: 0 trained, 12 read from" in once_more.stdout
     assert _numbers(out / "degradation") == _numbers(tmp_path / "whole" / "degradation")
+
+
+def _busy(pgids, last, interval):
+    """Processes of the given process groups that used at least a fifth of a core since `last`
+    (pid -> CPU ticks), and the ticks now."""
+    now, busy = {}, []
+    hz = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) not in pgids:  # the process group
+            continue
+        pid = int(stat.parent.name)
+        now[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+        if pid in last and (now[pid] - last[pid]) / hz >= 0.2 * interval:
+            busy.append(pid)
+    return busy, now
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU times from /proc")
+def test_two_commands_never_train_more_processes_than_cores(tmp_path):
+    """Two reproduces side by side, each with a pool as wide as the machine: four workers, of which
+    only as many as there are cores may train at once (the others wait for a slot, idle). Counted
+    from the CPU time each process uses, every half second once both have trained runs (so imports
+    are over): a process trains when it used a fifth of a core in three half seconds running (a
+    worker handing over its slot at the end of a run is busy in one, its successor in the next)."""
+    cores = pool.slot_count()
+    procs = [_start(tmp_path, "reproduce", "resnet", "--preset", "tiny", "--seeds", "8", "--out", tmp_path / name)
+             for name in ("a", "b")]
+    try:
+        for p in procs:
+            _wait_for(p, "run 3/32 done")
+        pgids = {p.pid for p in procs}
+        windows, (_, last) = [], _busy(pgids, {}, 0.5)
+        while any(p.poll() is None for p in procs):
+            time.sleep(0.5)
+            busy, last = _busy(pgids, last, 0.5)
+            windows.append({pid for pid in busy if pid not in pgids})  # the workers, not the commands
+        for p in procs:
+            rest = p.communicate(timeout=300)[0]
+            assert p.returncode == 0, rest
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    training = [len(a & b & c) for a, b, c in zip(windows, windows[1:], windows[2:])]
+    assert training and max(training) <= cores, windows
+    assert max(training) >= 1, windows
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_tour_and_the_same_command_continues(tmp_path):
+    """SIGTERM to a tour after its first claim: exit status 143 within seconds, no worker left, the
+    report of that claim; the same command then trains only the runs it had not kept."""
+    out = tmp_path / "tour"
+    args = ("tour", "--preset", "tiny", "--seeds", "2", "--only", "alexnet,gan", "--out", out)
+    proc = _start(tmp_path, *args)
+    try:
+        _wait_for(proc, "verdict:")
+        _wait_for(proc, "rule ")  # the second claim has started
+        os.kill(proc.pid, signal.SIGTERM)
+        t0 = time.time()
+        rest = proc.communicate(timeout=30)[0]
+        assert time.time() - t0 < 15, rest
+        assert proc.returncode == 143, rest
+        assert _group_gone(proc.pid), "a worker outlived the tour"
+        assert "SIGTERM" in (out / "report.md").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    kept = len(list((out / ".runs").glob("*.json"))) - 1
+    assert kept >= 1
+    again = run_cli(*args, env={"MILESTONES_WORKERS": "2", "MILESTONES_SLOTS": str(tmp_path / "slots")})
+    assert again.returncode == 0, again.stderr
+    trained, read = map(int, re.search(r"^runs: (\d+) trained, (\d+) read from", again.stdout, re.M).groups())
+    assert read == kept and trained >= 1
+    assert "Interrupted" not in (out / "report.md").read_text()

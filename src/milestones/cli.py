@@ -39,12 +39,14 @@ verbs:
   train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
                                          train with the shared trainer (presets: tiny, small, paper);
                                          a field is --model.depth 32, or --depth 32 where unambiguous
-  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR] [--fresh]
+  reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR] [--fresh] [--record]
                                          run the paper's claims in miniature: per-seed verdicts,
                                          figure, evidence.json with every run's command (--data:
                                          alexnet's ReLU claim on the user's CIFAR-10); each run is
                                          kept in DIR/.runs as it ends, so the same command after a
-                                         stop trains only what is missing (--fresh: all again)
+                                         stop trains only what is missing (--fresh: all again);
+                                         --record (10 seeds or more, a clean git tree) writes each
+                                         claim's reference file, which list, info and the README read
   sample NAME --run DIR [--count N] [--out DIR]   use a trained run: alexnet and resnet predict test examples;
                                          dqn plays episodes and saves a GIF;
                                          gan draws a grid of samples and latent walks; seq2seq and
@@ -56,9 +58,10 @@ verbs:
   evaluate NAME --run DIR [--out DIR]    the test metrics of a trained run (classifiers: a confusion matrix)
   plot RUN [RUN ...] [--metric KEY] [--out PNG]
                                          overlay runs' training curves from their metrics.jsonl
-  tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR] [--fresh]
+  tour [--preset P] [--seeds K] [--first-seed S] [--only NAME,...] [--out DIR] [--fresh] [--check]
                                          every built milestone's claims in historical order -> a report;
-                                         resumes as reproduce does (DIR/.runs)
+                                         resumes as reproduce does (DIR/.runs); --check exits 1 when
+                                         a verdict disagrees with its reference (make test-claims)
   export NAME --run DIR --to OUT         write a run in its reference library's format (gpt: a
                                          folder transformers.GPT2LMHeadModel.from_pretrained loads)
 
@@ -166,7 +169,8 @@ def cmd_info(args: list[str]) -> int:
         print(f"  {c.name}: {c.title}\n    paper: {c.paper} ({c.paper_value})\n    holds for a seed if: {c.rule}")
         if c.reference is not None:
             r = c.reference
-            print(f"    on {r.seeds} seeds: {r.verdict}: {r.numbers}\n      ({r.command})")
+            print(f"    on {r.seeds} seeds: {r.verdict}: {r.numbers}\n      ({r.command}; {r.date}, commit "
+                  f"{r.commit}, {r.cpu}, {r.minutes:.0f} minutes)")
             if r.why:
                 print(f"    why: {r.why}")
     return 0
@@ -352,6 +356,34 @@ def _store_line(runs: Any) -> str:
     return f"runs: {runs.store.trained} trained, {runs.store.read} read from {runs.store.folder}"
 
 
+def _recorder(preset: str, seeds: int, data: bool) -> Callable[..., None]:
+    """What `reproduce --record` calls after each claim: write its reference file (core/references.py)
+    into the source tree, stamped with the commit, which must be clean."""
+    from . import registry
+    from .core import references
+    from .core.provenance import commit, cpu
+
+    if preset != "small" or data:
+        raise UserError("--record records a claim's reference, which is measured at the small preset on the "
+                        "embedded data: drop --preset and --data")
+    if seeds < 10:
+        raise UserError(f"--record needs at least 10 seeds (a reference's), not {seeds}: add --seeds 10")
+    at = commit()
+    if not at:
+        raise UserError("--record writes the reference into the source tree: run it from a git clone of milestones")
+    if at.endswith("+changes"):
+        raise UserError(f"--record needs a clean tree ({at}): commit first, since the reference names the commit "
+                        "that measured it")
+
+    def config_of(run: Any) -> Any:
+        return registry.get(run.milestone).config(run.preset, run.options)
+
+    def record(claim: Any, ev: Any, runs: list[Any], records: list[dict[str, Any]]) -> None:
+        path = references.record(claim, ev, runs, records, config_of, at, cpu())
+        _echo(f"record {path}")
+    return record
+
+
 def cmd_reproduce(args: list[str]) -> int:
     from . import registry
 
@@ -360,11 +392,13 @@ def cmd_reproduce(args: list[str]) -> int:
     p.add_argument("name")
     _claim_options(p)
     p.add_argument("--data")
+    p.add_argument("--record", action="store_true")
     o = _parse(p, args)
     preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
     _built(m)
+    recorder = _recorder(preset, o.get("seeds", 3), bool(o.get("data"))) if o.get("record") else None
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
     data = o.get("data") or ""
     claims = m.claims
@@ -383,7 +417,7 @@ def cmd_reproduce(args: list[str]) -> int:
     try:
         for c in claims:
             ahead(c)
-            results.append(c.run(preset, seeds, runs, out / c.name, echo=_echo, data=data))
+            results.append(c.run(preset, seeds, runs, out / c.name, echo=_echo, data=data, recorder=recorder))
     except (KeyboardInterrupt, Stopped):
         finished = ", ".join(f"{out / ev.claim / 'evidence.json'} ({ev.verdict})" for ev in results) or "none"
         print(f"\nmilestones: stopped; claims that finished: {finished}; {_store_line(runs)}: the same command "
@@ -402,12 +436,16 @@ def cmd_tour(args: list[str]) -> int:
     p = C.ArgumentParser(prog="milestones tour")
     _claim_options(p)
     p.add_argument("--only")
+    p.add_argument("--check", action="store_true")
     o = _parse(p, args)
     preset = o.get("preset", "small")
     if preset not in registry.PRESET_NAMES:
         raise UserError(f"unknown preset {preset!r}; presets are {', '.join(registry.PRESET_NAMES)}")
     seeds = list(range(o.get("first_seed", 0), o.get("first_seed", 0) + o.get("seeds", 3)))
     out = Path(o.get("out") or runs_root() / "tour")
+    if o.get("check") and preset != "small":
+        raise UserError("--check compares the small preset's verdicts with the references: drop --preset")
+    _refuse_to_publish_changes(out)
     only = {registry.get(n.strip()).name for n in o["only"].split(",") if n.strip()} if o.get("only") else None
     runs = _store(out, bool(o.get("fresh")))
     try:
@@ -417,7 +455,50 @@ def cmd_tour(args: list[str]) -> int:
         print(f"milestones: {_store_line(runs)}: the same command continues", file=sys.stderr)
         raise
     print(f"\n{_store_line(runs)}\nreport: {html}\n        {html.parent / 'report.md'}")
-    return 0
+    return _check_tour(html.parent, registry.historical(), only) if o.get("check") else 0
+
+
+def _refuse_to_publish_changes(out: Path) -> None:
+    """The published tour (docs/tour of this source tree) is made only from committed code, so that
+    its stamp's commit is the code that made it."""
+    from .core.provenance import commit
+
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists() and out.resolve() == (root / "docs" / "tour").resolve():
+        at = commit()
+        if at.endswith("+changes"):
+            raise UserError(f"{out} is the published tour, made only from a committed tree, and this one has "
+                            f"uncommitted changes ({at}): commit first, or give another --out")
+
+
+def _check_tour(out: Path, milestones: list[Any], only: set[str] | None) -> int:
+    """`tour --check`: exit 1 when a claim's verdict is not consistent with its reference, or (on the
+    reference's CPU and torch) a seed's numbers differ from the reference's."""
+    import torch
+
+    from .core.claims import Evidence, disagreements
+    from .core.provenance import cpu
+
+    problems, replayed, checked = [], 0, 0
+    for m in milestones:
+        if not m.built or (only is not None and m.name not in only):
+            continue
+        for c in m.claims:
+            ref = c.reference
+            if ref is None:
+                problems.append(f"{m.name}/{c.name}: no reference recorded")
+                continue
+            found, same = disagreements(Evidence.read(out / m.name / c.name / "evidence.json"), ref, cpu(),
+                                        torch.__version__)
+            problems += found
+            replayed += same
+            checked += 1
+    for line in problems:
+        print(f"check: {line}")
+    print(f"check: {checked} claims, {checked - len({p.split(':')[0] for p in problems})} consistent with their "
+          f"references; {replayed} on the references' CPU and torch, where seeds both measured must replay "
+          f"their numbers exactly")
+    return 1 if problems else 0
 
 
 def cmd_sample(args: list[str]) -> int:
@@ -636,4 +717,7 @@ def main(argv: list[str] | None = None) -> None:
 
         distributed.teardown()
         signal.signal(signal.SIGTERM, previous)
+        pool = sys.modules.get("milestones.core.pool")
+        if pool is not None:  # end the claim workers now: at exit, Python would wait for each to wind down
+            pool.close()
     sys.exit(code)

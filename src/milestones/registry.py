@@ -216,6 +216,7 @@ class Runs:
 
     def __init__(self, store: RunStore | None = None):
         self.store = store
+        self.queued: set[Run] = set()  # runs this runner queued ahead: the pool hands their records back
 
     def _known(self, runs: list[Run]) -> list[Run]:
         """The runs neither this process nor the store has: those to train."""
@@ -225,7 +226,7 @@ class Runs:
                 if self.store is not None and not self.store.path(r.command()).exists():
                     self.store.put(_RECORDS[r])  # trained here before this store was opened
                 continue
-            stored = self.store.get(r.command()) if self.store is not None else None
+            stored = self.store.get(r.command()) if self.store is not None and r not in self.queued else None
             if stored is not None:
                 _RECORDS[r] = stored
                 self.store.read += 1  # type: ignore[union-attr]
@@ -251,7 +252,9 @@ class Runs:
     def prefetch(self, runs: list[Run], workers: int) -> None:
         """Queue runs on the workers that the runs being waited for leave idle (the next claim's, while
         this one finishes); a later call takes their records."""
-        fn, jobs = self._jobs(self._known(runs))
+        todo = self._known(runs)
+        self.queued.update(todo)
+        fn, jobs = self._jobs(todo)
         pool.prefetch(fn, jobs, workers)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot, series
 
 OPTIMIZERS = ("adam", "sgd", "adagrad", "rmsprop")
 LR_GRID = tuple(10 ** (-4 + k / 2) for k in range(9))  # 1e-4 ... 1
@@ -136,10 +136,6 @@ CLAIMS = [
                       "the best rates on the other seeds: 18 s on 2 cores (AMD EPYC)",
           caption="Adam's curve is lowest early in both panels, then SGD with Nesterov momentum catches up and ends "
                   "lower: the claim's first half holds, its second does not.",
-          reference=Reference(
-              0, 10, "milestones reproduce adam --seeds 10",
-              "logreg: Adam lowest at 1/4 in 9 of 10 seeds but 1.27-1.79x SGD+Nesterov's loss at the end; MLP 2x128: "
-              "lowest at 1/4 in every seed, within 10% of SGD+Nesterov at the end in 1 (1.08-1.24x)",
-              "Adam leads early, but in 400 steps SGD with Nesterov momentum at its own best rate catches up and "
+          why=("Adam leads early, but in 400 steps SGD with Nesterov momentum at its own best rate catches up and "
               "ends lower on both models")),
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot, series
 
 TARGET_ERROR = 0.25
 WINDOW = 31  # one epoch of 4,000 signals at batch 128
@@ -192,10 +192,7 @@ CLAIMS = [
                                     "target: 14 s on 2 cores (AMD EPYC)",
           caption='the solid ReLU curve crosses the grey 25% line a little before the dashed tanh curve, not six '
                   'times sooner: on this data both units reach the target within a few hundred steps.',
-          reference=Reference(
-              0, 10, "milestones reproduce alexnet --seeds 10",
-              "ReLU 1.25x, 1.25x, 0.94x, 1.14x, 0.91x, 0.88x, 1.19x, 1.01x, 1.16x, 1.27x faster (median 1.15x)",
-              "ReLU is faster in 7 of 10 seeds but never by 1.5x: on MNIST-1D this four-layer CNN reaches 25% "
+          why=("ReLU is faster in 7 of 10 seeds but never by 1.5x: on MNIST-1D this four-layer CNN reaches 25% "
               "training error within 120-200 steps with either unit at its best learning rate, so tanh's "
               "saturation costs little here; " + EMBEDDED_FALLS_SHORT)),
     Claim("alexnet", "dropout-gap", "Dropout narrows the train/test gap",
@@ -205,8 +202,5 @@ CLAIMS = [
           budget_note="6 runs of 600 steps: 12 s on 2 cores (AMD EPYC)",
           caption='the gap between each pair of bars: without dropout training accuracy runs far ahead of test '
                   'accuracy; with dropout the two bars are close and the test bar is higher.',
-          reference=Reference(
-              10, 10, "milestones reproduce alexnet --seeds 10",
-              "gap without -> with dropout 12-25% -> 6-8% (ratios 0.26-0.55); median test accuracy 85.4% -> 92.8%",
-              "without dropout the net memorises the 1,000 signals; dropout halves the gap in every seed")),
+          why="without dropout the net memorises the 1,000 signals; dropout halves the gap in every seed"),
 ]

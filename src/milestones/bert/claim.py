@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, keep_model, median, pyplot, save_figure
+from ..core.claims import Claim, Context, Measured, Run, keep_model, median, pyplot, save_figure
 from ..core.trainer import Result
 from ..data import labelled
+from ..paths import in_cache
 
 __all__ = ["CLAIMS", "probe", "tfidf_accuracy"]
 
@@ -95,7 +96,7 @@ def probe(task: Any, result: Result, run: Run) -> dict[str, Any]:
     if task.cfg.objective != "mlm":
         return {}
     folder = keep_model(task, result, run)
-    return {"folder": str(folder), "fills": fill_masks(result.model, task.tok, PROBES)}
+    return {"folder": in_cache(folder), "fills": fill_masks(result.model, task.tok, PROBES)}
 
 
 def tfidf_accuracy(k: int, seed: int, test_per_class: int) -> float:
@@ -264,12 +265,7 @@ CLAIMS = [
                                       "pre-training run (100 s): about 2 minutes on 2 cores (Intel Xeon)",
           caption="the pre-trained model's bar far above the from-scratch one, with the bag-of-words baseline beside "
                   "them; each dot is a seed.",
-          reference=Reference(
-              10, 10, "milestones reproduce bert --seeds 10",
-              "at 16 labels per package MiniLM fine-tuned 68.0-78.0% (median 72.4) vs the same architecture from "
-              "scratch 14.3% (chance) in every seed: gains +53.7 to +63.7; TF-IDF + logistic regression 67.0% "
-              "(median)",
-              "the pre-trained network starts with features that separate the packages, so 50 steps of 8 on 112 "
+          why=("the pre-trained network starts with features that separate the packages, so 50 steps of 8 on 112 "
               "docstrings (3.6 epochs; the paper fine-tunes for 2-4) suffice; the same six post-LN layers from "
               "random weights, given the same 50 steps, do not leave chance. Until the test-budget rework the "
               "runs were 100 steps (7 epochs; the pilot on seeds 100-102 gave the same verdict at 50): then the "
@@ -288,13 +284,7 @@ CLAIMS = [
                                    "fine-tuning runs: about 20 s more on 2 cores (Intel Xeon)",
           caption='left: our one-minute pre-training gives no gain over training from scratch; right: its masked-'
                   'word loss falls but stays high, the model has learned word frequencies.',
-          reference=Reference(
-              1, 10, "milestones reproduce bert --seeds 10",
-              "fine-tuned from one pre-training (seed 0) 47.4-56.9% (median 52.4) vs from scratch 49.4-60.9% "
-              "(median 54.7) at 16 labels per package, gains -7.1 to +6.6 (median -5.0; +5 or more on seed 7 "
-              "alone, where the run from scratch was the lowest of the ten); held-out masked-word accuracy after "
-              "pre-training 19.6%, and its fillers are the commonest words ('the', 'a', 'of')",
-              "a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
+          why=("a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
               "word frequencies, not language: its masked-word accuracy stays near 19% and its fillers are "
               "function words, and fine-tuning from those weights is no better than from random ones. The "
               "MiniLM claim shows what pre-training at scale (billions of tokens) gives the same kind of "

@@ -32,6 +32,7 @@ from ..data import labelled
 from ..data import text as tx
 from ..errors import UserError
 from ..optim import OptimConfig
+from ..paths import expand
 from ..tasks.masked_lm import MaskedLMTask, pack
 from ..tasks.text_classification import TextClassificationTask
 from . import convert
@@ -122,7 +123,7 @@ def hf_tokenizer(folder: Path, cased: bool | None = None) -> tx.WordPieceTokeniz
 
 def load_source(path_or_name: str, cased: bool | None = None) -> Source:
     """The config, weights and tokenizer of a run, a Hugging Face BERT folder, or `minilm`."""
-    path = minilm_folder() if path_or_name == MINILM else Path(path_or_name).expanduser()
+    path = minilm_folder() if path_or_name == MINILM else expand(path_or_name)
     if not path.exists():
         raise UserError(f"--init-from {path} does not exist")
     if path.is_dir() and ckpt.is_reference_folder(path):

@@ -34,6 +34,8 @@ from typing import Any
 
 from .config import flatten, to_args
 from .pool import Progress, default_workers
+from .references import Reference, verdict_of
+from .references import load as load_reference
 from .store import Record, jsonable  # Record: command, history, final, step, seconds, probe
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ class Context:
     runner: Runner
     workers: int = 2
     runs_made: list[Record] = field(default_factory=list)
+    asked: list[Run] = field(default_factory=list)  # the runs of runs_made, in the same order
     data: str = ""  # a folder of the user's data, for a claim that can run on it (Claim.takes_data)
     progress: Progress | None = None  # where "run k/N done" lines go
 
@@ -139,8 +142,22 @@ class Context:
         """Train (or fetch, if this process trained them already) the runs, in order."""
         records = self.train(runs)
         known = {r["command"] for r in self.runs_made}
-        self.runs_made += [r for r in records if r["command"] not in known]
+        for run, record in zip(runs, records):
+            if record["command"] not in known:
+                known.add(record["command"])
+                self.runs_made.append(record)
+                self.asked.append(run)
         return records
+
+
+class _Probe(Context):
+    """A context whose `train` (runs started for another claim, results unused) does nothing."""
+
+    def train(self, runs: list[Run]) -> list[Record]:
+        return []
+
+    def runs(self, runs: list[Run]) -> list[Record]:
+        return self.runner(runs, self.workers, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,26 +174,6 @@ class Measured:
     figure: Callable[[Path], None] | None = None  # draws the PNG to the given path
     note: str = ""
     examples: list[str] = field(default_factory=list)  # what a trained model produced (translations, text, ...)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A claim's verdict measured once on more seeds (the README's), with its command."""
-
-    holds: int  # seeds on which the rule held
-    seeds: int  # of how many
-    command: str  # what measured it
-    numbers: str  # the per-seed numbers, in words
-    why: str = ""  # why it holds, or does not, in miniature
-
-    @property
-    def verdict(self) -> str:
-        return verdict_of(self.holds, self.seeds)
-
-
-def verdict_of(k: int, n: int) -> str:
-    word = "holds" if k == n else "does not hold" if k == 0 else "mixed"
-    return f"{word} ({k} of {n})"
 
 
 SMOKE_PRESETS = ("tiny",)  # presets that test the protocol: their runs are too short to be evidence
@@ -214,6 +211,30 @@ def consistent(k: int, n: int, ref: Reference, level: float = 0.025) -> bool:
     return min(sum(pmf[:k + 1]), sum(pmf[k:])) >= level
 
 
+def disagreements(ev: Evidence, ref: Reference, cpu: str, torch_version: str) -> tuple[list[str], bool]:
+    """What `tour --check` finds wrong with a claim's evidence at the small preset: a verdict not
+    `consistent` with its reference; and, on the reference's own CPU and torch, where the seeds
+    both measured are replays, any seed whose numbers differ from the reference's. Also whether
+    it could compare numbers (the same CPU and torch)."""
+    from .store import as_json
+
+    name = f"{ev.milestone}/{ev.claim}"
+    problems = []
+    if not consistent(ev.holds, len(ev.seeds), ref):
+        problems.append(f"{name}: {ev.verdict} on seeds {_span(ev.seeds)} is not consistent with the reference's "
+                        f"{ref.verdict}")
+    same = ref.cpu == cpu and ref.versions.get("torch") == torch_version
+    if same:
+        theirs = {p["seed"]: p for p in ref.per_seed}
+        for mine in as_json(ev.per_seed):
+            other = theirs.get(mine["seed"])
+            if other is not None and mine != other:
+                keys = sorted(k for k in set(mine) | set(other) if mine.get(k) != other.get(k))
+                problems.append(f"{name}: seed {mine['seed']} did not replay the reference's numbers (same CPU and "
+                                f"torch): " + "; ".join(f"{k} {mine.get(k)!r} vs {other.get(k)!r}" for k in keys))
+    return problems, same
+
+
 @dataclass
 class Evidence:
     milestone: str
@@ -241,6 +262,7 @@ class Evidence:
     examples: list[str] = field(default_factory=list)
     reproduce: str = ""  # the command that measures it again
     data: str = ""  # the user's data the claim ran on, if any
+    run_seconds: float = 0.0  # the training seconds of its runs (one core each), however they were shared
 
     @property
     def outcome(self) -> str:
@@ -269,19 +291,29 @@ class Claim:
     paper_value: str  # the paper's headline number
     rule: str  # the rule that decides, for one seed, whether the claim holds; fixed before measuring
     measure: Callable[[Context], Measured]
-    reference: Reference | None = None  # the verdict on ten seeds, for the README and the tests
+    why: str = ""  # why it holds, or does not, in miniature: the reference's reading, written by hand
     budget_note: str = ""  # what the claim costs at the small preset (the report says it for that preset only)
     caption: str = ""  # one line under the figure: what to look at
     takes_data: str = ""  # what data a user may bring (`reproduce --data`) where the embedded data falls short
 
-    def first_runs(self, preset: str, seeds: list[int], data: str = "") -> list[Run]:
+    @property
+    def reference(self) -> Reference | None:
+        """The verdict on ten seeds, recorded as data (core/references.py): for the README, the
+        report and the tests; None until it is recorded."""
+        return load_reference(self.milestone, self.name, self.why)
+
+    def first_runs(self, preset: str, seeds: list[int], data: str = "", evidence: bool = False) -> list[Run]:
         """The runs the claim's measure asks for first (those that depend on nothing), found by
-        calling it with a runner that stops it there; [] if it cannot tell."""
+        calling it with a runner that stops it there; [] if it cannot tell. With `evidence`, the
+        first runs it counts as its evidence (`ctx.runs`), passing over runs it only starts to keep
+        the cores busy (`ctx.train`, another claim's)."""
         def ask(runs: list[Run], workers: int, progress: Any = None) -> list[Record]:
             raise _Asked(list(runs))
 
+        ctx = _Probe(preset, list(seeds), ask, 1, data=data) if evidence else Context(preset, list(seeds), ask, 1,
+                                                                                          data=data)
         try:
-            self.measure(Context(preset, list(seeds), ask, 1, data=data))
+            self.measure(ctx)
         except _Asked as asked:
             return asked.runs
         except Exception:  # noqa: BLE001 - a claim that fails here fails for real when it runs
@@ -289,9 +321,11 @@ class Claim:
         return []
 
     def run(self, preset: str, seeds: list[int], runner: Runner, out_dir: Path | None = None,
-            workers: int | None = None, echo: Callable[[str], None] | None = None, data: str = "") -> Evidence:
+            workers: int | None = None, echo: Callable[[str], None] | None = None, data: str = "",
+            recorder: Callable[[Any, Evidence, list[Run], list[Record]], None] | None = None) -> Evidence:
         """Measure the claim on `seeds` (on the user's `data` folder, for a claim that takes it), count
-        the verdict, and write evidence.json and the figure into `out_dir`."""
+        the verdict, and write evidence.json and the figure into `out_dir`; `recorder(claim, evidence,
+        runs, records)` then writes it as the claim's reference."""
         from .checkpoint import versions
 
         if data and not self.takes_data:
@@ -317,9 +351,10 @@ class Claim:
                       runs=[r["command"] for r in ctx.runs_made], measurements=m.measurements, note=m.note,
                       budget_note=self.budget_note if preset == "small" else "", versions=versions(),
                       caption=self.caption, examples=list(m.examples),
-                      reproduce=reproduce_command(self.milestone, preset, list(seeds), data), data=data)
+                      reproduce=reproduce_command(self.milestone, preset, list(seeds), data), data=data,
+                      run_seconds=round(sum(r.get("seconds") or 0 for r in ctx.runs_made), 1))
         if self.reference is not None and not data:  # the reference was measured on the embedded data
-            ev.reference = asdict(self.reference) | {"verdict": self.reference.verdict}
+            ev.reference = self.reference.summary()
             ev.consistent = consistent(k, n, self.reference) if preset == "small" else None
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -328,6 +363,8 @@ class Claim:
                 m.figure(fig_path)
                 ev.figure = str(fig_path)
             ev.write(out_dir)
+        if recorder is not None:
+            recorder(self, ev, ctx.asked, ctx.runs_made)
         say(f"ours   {ev.ours}")
         ref = f"; on {self.reference.seeds} seeds at the small preset: {self.reference.verdict}" \
             if self.reference else ""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, ahead_of, reproduce_command
+from .claims import SMOKE_PRESETS, SMOKE_WARNING, Evidence, Prefetch, Runner, _span, ahead_of, reproduce_command
 from .pool import default_workers
 from .provenance import commit, cpu
 
@@ -56,8 +56,13 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     times: dict[str, float] = {}
     t_all = time.time()
     stopped: BaseException | None = None
-    ahead = ahead_of([c for m in milestones if m.built and (only is None or m.name in only) for c in m.claims],
-                     preset, seeds, prefetch)
+    chosen = [c for m in milestones if m.built and (only is None or m.name in only) for c in m.claims]
+    ahead = ahead_of(chosen, preset, seeds, prefetch)
+    expected = {id(c): expected_seconds(c, seeds) for c in chosen}
+    if preset == "small" and chosen:
+        echo(f"milestones: {len(chosen)} claims on seeds {_span(seeds)}: about "
+             f"{sum(expected.values()) / 60:.0f} minutes, from the times their references recorded")
+    done_claims, spent_expected = 0, 0.0
     try:
         for m in milestones:
             if not m.built:
@@ -73,6 +78,10 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
                 ahead(c)
                 results[m.name].append(c.run(preset, seeds, runner, out / m.name / c.name, echo=echo))
                 times[m.name] = time.time() - t0
+                done_claims += 1
+                spent_expected += expected[id(c)]
+                echo(_progress(done_claims, len(chosen), time.time() - t_all, spent_expected,
+                               sum(expected.values())))
     except (KeyboardInterrupt, Exception) as e:
         if not isinstance(e, KeyboardInterrupt) and getattr(e, "signum", None) is None:
             raise  # a failure, not a stop
@@ -92,10 +101,28 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     return page
 
 
+def expected_seconds(claim: Any, seeds: list[int]) -> float:
+    """How long the claim's measurement on `seeds` should take at the small preset: its reference's
+    time, scaled to the number of seeds (0 without a reference)."""
+    ref = claim.reference
+    if ref is None or not ref.seeds:
+        return 0.0
+    return ref.minutes * 60 * len(seeds) / ref.seeds
+
+
+def _progress(done: int, total: int, elapsed: float, expected_done: float, expected_all: float) -> str:
+    """`[k/N claims, M minutes; about L left]`: the time left from the expected times, scaled by
+    how this machine has kept to them so far."""
+    line = f"       [{done}/{total} claims, {elapsed / 60:.1f} minutes"
+    if expected_done > 0 and done < total:
+        left = (expected_all - expected_done) * elapsed / expected_done
+        line += f"; about {left / 60:.0f} left"
+    return line + "]"
+
+
 def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list[Evidence]]) -> dict[str, Any]:
     """What a reader needs to know a page's numbers by: when, which code, which machine, which settings."""
     from .checkpoint import versions
-    from .claims import _span
 
     first = next((ev for evs in results.values() for ev in evs), None)
     vs = first.versions if first is not None and first.versions else versions()
@@ -104,6 +131,12 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
             "cpu": f"{cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
             "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds), "interrupted": ""}
+
+
+def _time(ev: Evidence) -> str:
+    """The claim's wall time, and its runs' training time (which a claim sharing runs with an earlier
+    one, or read from a run store, spends without waiting for it)."""
+    return f"{ev.seconds:.0f} s; its runs trained {ev.run_seconds:.0f} s on one core each"
 
 
 def _rel(path: str | None, base: Path) -> str | None:
@@ -161,7 +194,7 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
                     lines.append(f"- Why: {ev.reference['why']}")
             if ev.note:
                 lines.append(f"- Note: {ev.note}")
-            lines.append(f"- Time: {ev.seconds:.0f} s" + (f" ({ev.budget_note})" if ev.budget_note else ""))
+            lines.append(f"- Time: {_time(ev)}" + (f" ({ev.budget_note})" if ev.budget_note else ""))
             lines.append(f"- Measure it again: `{ev.reproduce}`")
             fig = _rel(ev.figure, base)
             if fig:
@@ -251,7 +284,7 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
                 ref = f"{ev.reference['verdict']}: {ev.reference['numbers']}"
                 if ev.reference.get("why"):
                     ref += f". Why: {ev.reference['why']}"
-            spent = f"{ev.seconds:.0f} s, seeds {', '.join(map(str, ev.seeds))}" + \
+            spent = f"{_time(ev)}, seeds {', '.join(map(str, ev.seeds))}" + \
                 (f" ({ev.budget_note})" if ev.budget_note else "")
             extra = "".join(f"<tr><th>{k}</th><td>{e(v)}</td></tr>" for k, v in
                             (("on 10 seeds, small preset", ref), ("note", ev.note), ("time", spent)) if v)

@@ -73,8 +73,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _kept_model_gone(record: Record) -> bool:
+    from ..paths import expand
+
     folder = (record.get("probe") or {}).get("folder")
-    return bool(folder) and not any((Path(folder) / "ckpt").glob("step_*/COMPLETE"))
+    return bool(folder) and not any((expand(folder) / "ckpt").glob("step_*/COMPLETE"))
 
 
 class RunStore:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot
 from .task import play
 
 TARGET = 475.0
@@ -143,11 +143,7 @@ CLAIMS = [
                       "(AMD EPYC)",
           caption="the thick median line climbing from a random policy's return (about 22) towards the dashed 475 "
                   "line, and the thin per-seed lines that reach 500 and fall back: DQN's known instability.",
-          reference=Reference(
-              7, 10, "milestones reproduce dqn --seeds 10",
-              "first at 475: 49,640, 39,912, 44,776, never (best 392), never (best 198), 44,776, 44,776, "
-              "never (best 348), 44,776, 35,048 environment steps",
-              "DQN on CartPole is unstable: runs reach 500 and fall back, and three seeds in ten do not reach 475 "
+          why=("DQN on CartPole is unstable: runs reach 500 and fall back, and three seeds in ten do not reach 475 "
               "within our 50,000 steps (the rule allows 100,000; the budget is what the tests can afford)")),
     Claim("dqn", "ablation", "Experience replay and the target network both matter",
           "Nature 2015, Extended Data Table 3: removing replay or the target network cuts scores sharply "
@@ -160,10 +156,6 @@ CLAIMS = [
                       "30 s on 2 cores (AMD EPYC)",
           caption='the blue full agent above the red one without replay, and the orange one without a target network'
                   ' flat at the bottom, where its Q-values diverged.',
-          reference=Reference(
-              9, 10, "milestones reproduce dqn --seeds 10",
-              "full / no-replay / no-target: medians 271 / 149 / 10; no-target 9-10 in every seed; seed 4: full 128 "
-              "vs no-replay 162",
-              "without a target network the Q-values diverge and the policy collapses in every seed; without "
+          why=("without a target network the Q-values diverge and the policy collapses in every seed; without "
               "replay the return is lower in 9 of 10 (in seed 4 the full run collapsed late)")),
 ]

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot
 from ..core.trainer import Result, seed_everything
 from ..data import images, mixtures
 from . import metrics
@@ -186,10 +186,7 @@ CLAIMS = [
           measure_modes, budget_note="three runs of 4,000 steps of two small MLPs: 34 s on 2 cores (AMD EPYC)",
           caption='in each panel, whether blue samples sit on all eight crosses: a panel with empty crosses is mode '
                   'collapse, the failure this toy was built to show.',
-          reference=Reference(
-              9, 10, "milestones reproduce gan --seeds 10",
-              "7-8 of 8 modes and 64-78% high quality in 9 seeds; seed 5: 4 of 8, 39%",
-              "the plain GAN mostly covers the ring, and sometimes collapses onto half of it: mode collapse is "
+          why=("the plain GAN mostly covers the ring, and sometimes collapses onto half of it: mode collapse is "
               "the failure this toy was built to show")),
     Claim("gan", "dcgan-digits", "DCGAN generates digits of every class",
           "DCGAN §6, Figs. 2-3: samples of every kind in the data; no mode collapse", "digits a classifier recognises",
@@ -199,8 +196,5 @@ CLAIMS = [
                                       "2 cores (AMD EPYC)",
           caption='left: generated digits of every class (the counts under the title); right: the Frechet distance '
                   'to real digits falling by a factor of ten during training.',
-          reference=Reference(
-              10, 10, "milestones reproduce gan --seeds 10",
-              "FD 46.0-47.3 -> 4.0-4.9 (ratios 0.088-0.106); all 10 classes in every seed; classifier score 4.43",
-              "DCGAN learns every digit class of the 8x8 digits in 2,000 steps")),
+          why="DCGAN learns every digit class of the 8x8 digits in 2,000 steps"),
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot, series
 
 SETTINGS = {
     "tiny": dict(shallow=8, deep=14, steps=30, window=(20, 30)),
@@ -96,9 +96,6 @@ CLAIMS = [
                       "cores (AMD EPYC)",
           caption='the dashed plain-32 curve stays above plain-8 (deeper is worse without shortcuts), while the '
                   'solid resnet-32 curve ends lowest of all.',
-          reference=Reference(
-              10, 10, "milestones reproduce resnet --seeds 10",
-              "medians plain-8 0.225, plain-32 0.943; resnet-8 0.184, resnet-32 0.096 (every seed the same order)",
-              "the 32-layer plain net trains worse than the 8-layer one in every seed; with shortcuts the deeper "
+          why=("the 32-layer plain net trains worse than the 8-layer one in every seed; with shortcuts the deeper "
               "net trains better")),
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot
 from ..core.config import build
 from ..data import translation as tr
 from ..tasks.translation_sample import draw_attention, example_lines, probe
@@ -145,10 +145,7 @@ CLAIMS = [
           caption='left: the blue attention model keeps its BLEU on the longest sentences while the red fixed-vector'
                   ' model stays near zero; right: the dark cells run down the diagonal, each French word looking at '
                   'the English words it translates.',
-          reference=Reference(
-              10, 10, "milestones reproduce seq2seq --seeds 10",
-              "16+ words: attention 57-99 vs fixed vector 1-4 BLEU (median gap 92.9); all lengths 95.4 vs 2.8",
-              "a 64-unit fixed vector cannot hold a 16-word number; attention reads each word when it needs it")),
+          why="a 64-unit fixed vector cannot hold a 16-word number; attention reads each word when it needs it"),
     Claim("seq2seq", "source-reversal", "Reversing the source helps the fixed-vector model",
           "Sutskever et al. 2014 §3.3: reversing the source sentences raised test BLEU from 25.9 to 30.6",
           "25.9 -> 30.6 BLEU",
@@ -156,8 +153,5 @@ CLAIMS = [
           measure_reversal, budget_note="shares its runs with attention-long-sentences",
           caption='the reversed-source bars tower over the forward ones: with the source read backwards the first '
                   'words to translate are the last the encoder read.',
-          reference=Reference(
-              10, 10, "milestones reproduce seq2seq --seeds 10",
-              "reversed 17-23 vs forward 2-5 BLEU (median difference +17.5)",
-              "reading the source backwards puts the first words side by side with the first words to write")),
+          why="reading the source backwards puts the first words side by side with the first words to write"),
 ]

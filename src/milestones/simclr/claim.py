@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, keep_model, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, keep_model, median, pyplot, series
 from ..core.trainer import Result, seed_everything
+from ..paths import in_cache
 from .evaluate import flat, linear_probe
 
 __all__ = ["CLAIMS", "probe"]
@@ -78,7 +79,7 @@ def probe(task: Any, result: Result, run: Run) -> dict[str, Any]:
     untrained = task.build_model().eval()
     htr, hte = task.encode(untrained, "train", cpu), task.encode(untrained, "test", cpu)
     xtr, xte = data.all("train")[0], data.all("test")[0]
-    return {"folder": str(keep_model(task, result, run)),
+    return {"folder": in_cache(keep_model(task, result, run)),
             "untrained_acc": linear_probe(htr, data.y_train, hte, data.y_test),
             "raw_acc": linear_probe(flat(xtr), data.y_train, flat(xte), data.y_test)}
 
@@ -259,11 +260,7 @@ CLAIMS = [
           caption="the bar for the pre-trained features h well above the untrained encoder's and far above the raw "
                   "signals', though no label was seen in pre-training; right: the kNN monitor rising during pre-"
                   'training.',
-          reference=Reference(
-              10, 10, "milestones reproduce simclr --seeds 10",
-              "linear probe on h 90.0-92.7% (median 91.2), on the same encoder untrained 74.0-78.6% (median 76.5), "
-              "on the raw signals 32.9%: gains +11.5 to +16.8",
-              "random convolutions with global pooling already give MNIST-1D features a linear classifier reads "
+          why=("random convolutions with global pooling already give MNIST-1D features a linear classifier reads "
               "well (76.5% against 32.9% for the raw signals); SimCLR's 900 steps add 15 points, with no label "
               "seen")),
     Claim("simclr", "few-labels", "With 1% of the labels, pre-training beats training from scratch",
@@ -275,12 +272,7 @@ CLAIMS = [
           measure_few_labels,
           caption='the per-seed bars on the right: green where pre-training beat training from scratch by two points'
                   ' or more; the gains vary with which 40 signals were labelled.',
-          reference=Reference(
-              4, 10, "milestones reproduce simclr --seeds 10",
-              "fine-tuned SimCLR 69.6-81.5% (median 73.3) vs from scratch 62.4-78.0% (median 72.0): gains -1.9 to "
-              "+7.2 (+6.1, +7.2, -1.9, +3.9, +1.6, +1.7, -1.1, +3.5, +0.6, +0.0); with 1,200 pre-training steps "
-              "(before the cut to fit the budget) 7 of 10, medians 75.1 vs 72.0, gains -2.1 to +8.3",
-              "pre-training helps on average (+1.7 points median; +2.8 after 1,200 steps: the gain grows with "
+          why=("pre-training helps on average (+1.7 points median; +2.8 after 1,200 steps: the gain grows with "
               "pre-training) but not on every seed: the 40 labelled signals differ from seed to seed, and training "
               "from scratch with the same shift, scale and noise augmentation already learns much of the "
               "invariance that pre-training brings (72% from 40 labels). "
@@ -294,10 +286,7 @@ CLAIMS = [
           f"expected at this scale)",
           measure_head,
           caption='the probe on h (before the projection head) above the probe on z (after it) in every seed.',
-          reference=Reference(
-              10, 10, "milestones reproduce simclr --seeds 10",
-              "linear probe on h 90.0-92.7% (median 91.2), on z 83.3-87.9% (median 85.2): h ahead by +3.9 to +6.8",
-              "z is trained to be invariant to the augmentations, so it drops what tells the shift and scale apart "
+          why=("z is trained to be invariant to the augmentations, so it drops what tells the shift and scale apart "
               "and some of what tells classes apart; h keeps it. The gap is about half the paper's 10 points, with "
               "a 128-d z over a 128-d h")),
     Claim("simclr", "composition", "Composition of augmentations matters: without the shift the features are worse",
@@ -309,11 +298,7 @@ CLAIMS = [
           measure_composition,
           caption="left: without the shift augmentation the features fall to the untrained encoder's level; right: "
                   'its contrastive loss falls lower, because matching the views got easy.',
-          reference=Reference(
-              10, 10, "milestones reproduce simclr --seeds 10",
-              "linear probe on h 90.0-92.7% (median 91.2) with shift + scale + noise, 73.8-78.7% (median 75.7) "
-              "without the shift: losses +13.1 to +17.3; the untrained encoder scores 76.5% (median)",
-              "without the shift the two views of a signal differ only by scale and noise, which the network tells "
+          why=("without the shift the two views of a signal differ only by scale and noise, which the network tells "
               "apart without learning the shape of the digit: the pilot's test views were matched perfectly (pair "
               "accuracy 100%) and the features end no better than the untrained encoder's. MNIST-1D's digits are "
               "drawn at random offsets, so the shift is what carries the class")),

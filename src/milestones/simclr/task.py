@@ -46,6 +46,7 @@ from ..data import images
 from ..errors import UserError
 from ..optim import OptimConfig, matrix_decay_groups
 from ..optim import build as build_optimizer
+from ..paths import expand
 from .augment import Augment
 from .evaluate import features, knn_accuracy, linear_probe
 from .loss import nt_xent, pair_accuracy
@@ -109,7 +110,7 @@ PRESETS = {
 
 def load_source(path: str) -> Source:
     """The model config and weights of a run of this milestone, for --init-from."""
-    folder, meta, state = ckpt.read_run_weights(Path(path).expanduser(), "simclr")
+    folder, meta, state = ckpt.read_run_weights(expand(path), "simclr")
     return Source(ckpt.read_model_config(folder, meta, SimCLRConfig), state, None)
 
 

@@ -38,7 +38,7 @@ from ..data import text as tx
 from ..errors import UserError
 from ..optim import OptimConfig, matrix_decay_groups
 from ..optim import build as build_optimizer
-from ..paths import cache_dir
+from ..paths import cache_dir, expand
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -111,7 +111,7 @@ class LanguageModelTask(Task):
         super().__init__(cfg)
         self.cfg: LanguageModelConfig = cfg
         c = cfg
-        self.source = source or (self.load_source(Path(c.init_from).expanduser()) if c.init_from else None)
+        self.source = source or (self.load_source(expand(c.init_from)) if c.init_from else None)
         if self.source is not None and tokenizer is None:
             tokenizer = self.source.tokenizer
         self.tokenizer: Any = None

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.claims import Claim, Context, Measured, Reference, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median, pyplot
 from ..core.config import build
 from ..tasks.translation_sample import draw_attention, example_lines, probe
 from .task import PRESETS, Config, TransformerTask
@@ -122,11 +122,7 @@ CLAIMS = [
                                "about 35 s on 2 cores",
           caption="left: at the same training FLOPs the Transformer's BLEU is still far below the attention LSTM's and "
                   "rising; right: what it attends to.",
-          reference=Reference(
-              0, 10, "milestones reproduce transformer --seeds 10",
-              "Transformer 33.7-58.9 (median 46.4) vs seq2seq 83.1-99.8 (median 98.4) test BLEU at equal FLOPs (about "
-              "200 vs 300 steps; median difference -50.7), each at its best rate (1e-3 and 1e-2)",
-              "Table 2's cost is time on parallel hardware (training time x GPUs x sustained TFLOPS), not counted "
+          why=("Table 2's cost is time on parallel hardware (training time x GPUs x sustained TFLOPS), not counted "
               "FLOPs: the Transformer wins there because a GPU runs all positions of a sentence at once, where an "
               "RNN takes a step per word. Counted FLOPs give no such advantage: at d_model 64 a Transformer step "
               "costs about 1.5 times an attention-LSTM step, so it gets about 200 steps to the LSTM's 300 and is "

@@ -1,0 +1,105 @@
+"""Write the README's results from the claims' reference files, or check that it agrees with them.
+
+    python docs/readme.py            # rewrite the marked blocks of README.md
+    python docs/readme.py --check    # exit 1, naming the blocks, when README.md differs from them
+
+The blocks sit between `<!-- references:NAME -->` and `<!-- /references:NAME -->`:
+- `count`: how many claims hold, are mixed and do not hold on ten seeds;
+- `table`: one row per claim (the paper's number, our rule, the verdict on seeds 0-9);
+- `numbers`: each claim's numbers on seeds 0-9, in the words its measure wrote them;
+- `machine`: where, when, with what and at which commit the references were measured.
+Everything in them comes from src/milestones/<milestone>/references/<claim>.json and the claims, so
+no figure in them can drift from the measurements. tests/test_claims.py runs the check.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+from milestones import registry
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _claims() -> list:
+    return [c for m in registry.historical() if m.built for c in m.claims]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def count() -> str:
+    refs = [c.reference for c in _claims()]
+    n = Counter(r.verdict.split(" (")[0] for r in refs)
+    return (f"On ten seeds, {n['holds']} claims hold, {n['mixed']} are mixed and {n['does not hold']} do not "
+            "hold in miniature")
+
+
+def table() -> str:
+    rows = ["| claim | paper | our rule, for one seed | on seeds 0-9 |", "|---|---|---|---|"]
+    for c in _claims():
+        r = c.reference
+        m = registry.get(c.milestone)
+        rows.append(f"| [{m.name}: {_cell(c.title)}](docs/tour/report.md#{c.milestone}-{c.name}) | "
+                    f"{_cell(c.paper_value)} | {_cell(c.rule)} | **{r.verdict}** |")
+    return "\n".join(rows)
+
+
+def numbers() -> str:
+    lines = []
+    for c in _claims():
+        r = c.reference
+        lines.append(f"- **{c.milestone}/{c.name}**, {r.verdict}: {r.numbers}")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    refs = [c.reference for c in _claims()]
+    groups = Counter((r.cpu, r.versions.get("torch", "?")) for r in refs)
+    commits = sorted({r.commit for r in refs})
+    dates = sorted({r.date for r in refs})
+    where = "; ".join(f"{k} on {cpu} with torch {torch}" for (cpu, torch), k in groups.most_common())
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    minutes = sum(r.minutes for r in refs)
+    return (f"The references were measured {span}, at commit{'s' if len(commits) > 1 else ''} "
+            f"{', '.join(commits)}, one torch thread per run: {where} ({minutes:.0f} minutes of measurement "
+            "in all, runs side by side on 2 cores). Each claim's file, "
+            "`src/milestones/<milestone>/references/<claim>.json`, holds its per-seed numbers, every run's "
+            "command, seconds and settings; `milestones info NAME` prints them.")
+
+
+BLOCKS = {"count": count, "table": table, "numbers": numbers, "machine": machine}
+
+
+def render(text: str) -> str:
+    for name, make in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- references:{name} -->)(.*?)(<!-- /references:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no block <!-- references:{name} -->")
+        body = make() if name == "count" else f"\n{make()}\n"
+        text = pattern.sub(lambda mo, body=body: mo.group(1) + body + mo.group(3), text)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    text = README.read_text()
+    new = render(text)
+    if "--check" in argv:
+        if new != text:
+            differ = [name for name in BLOCKS
+                      if re.search(rf"<!-- references:{name} -->(.*?)<!-- /", text, re.S).group(1)
+                      != re.search(rf"<!-- references:{name} -->(.*?)<!-- /", new, re.S).group(1)]
+            print(f"README.md differs from the references in: {', '.join(differ)}; run python docs/readme.py")
+            return 1
+        print("README.md agrees with the references")
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
