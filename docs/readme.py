@@ -64,10 +64,11 @@ def machine() -> str:
     dates = sorted({r.date for r in refs})
     where = "; ".join(f"{k} on {cpu} with torch {torch}" for (cpu, torch), k in groups.most_common())
     span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
-    minutes = sum(r.minutes for r in refs)
-    return (f"The references were measured {span}, at commit{'s' if len(commits) > 1 else ''} "
-            f"{', '.join(commits)}, one torch thread per run: {where} ({minutes:.0f} minutes of measurement "
-            "in all, runs side by side on 2 cores). Each claim's file, "
+    minutes = sum(r.train_minutes for r in refs)
+    runs_at = sorted({run["commit"] for r in refs for run in r.runs})
+    return (f"The references were recorded {span} at commit{'s' if len(commits) > 1 else ''} "
+            f"{', '.join(commits)} (their runs trained at {', '.join(runs_at)}), one torch thread per run: "
+            f"{where}; their runs trained {minutes:.0f} minutes on one core each. Each claim's file, "
             "`src/milestones/<milestone>/references/<claim>.json`, holds its per-seed numbers, every run's "
             "command, seconds and settings; `milestones info NAME` prints them.")
 

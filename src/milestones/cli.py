@@ -170,7 +170,7 @@ def cmd_info(args: list[str]) -> int:
         if c.reference is not None:
             r = c.reference
             print(f"    on {r.seeds} seeds: {r.verdict}: {r.numbers}\n      ({r.command}; {r.date}, commit "
-                  f"{r.commit}, {r.cpu}, {r.minutes:.0f} minutes)")
+                  f"{r.commit}, {r.cpu}; its runs trained {r.train_minutes:.0f} minutes on one core each)")
             if r.why:
                 print(f"    why: {r.why}")
     return 0

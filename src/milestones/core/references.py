@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
-import importlib.resources
 import json
 import os
 from collections.abc import Callable
@@ -57,7 +56,7 @@ class Reference:
     commit: str = ""
     cpu: str = ""
     versions: dict[str, str] = field(default_factory=dict)
-    minutes: float = 0.0
+    train_minutes: float = 0.0  # its runs' training time, one core each
     rule: str = ""
     runs: tuple[dict[str, Any], ...] = ()  # {command, seconds, commit, digest, differs}
     bases: dict[str, dict[str, Any]] = field(default_factory=dict)  # "milestone/preset" -> its normalised config
@@ -75,8 +74,8 @@ class Reference:
 
 
 def source_folder(milestone: str) -> Path:
-    """Where a milestone's reference files live in the source tree."""
-    return Path(str(importlib.resources.files(f"milestones.{milestone}"))) / FOLDER
+    """Where a milestone's reference files live in the package (the source tree, or an installed wheel)."""
+    return Path(__file__).resolve().parents[1] / milestone / FOLDER
 
 
 def path_of(milestone: str, claim: str) -> Path:
@@ -107,8 +106,8 @@ def load_file(path: Path, why: str = "") -> Reference | None:
     return Reference(holds=data["holds"], seeds=len(data["seeds"]), command=data["command"], numbers=data["ours"],
                      why=why, seed_list=tuple(data["seeds"]), per_seed=tuple(data["per_seed"]),
                      date=data["date"], commit=data["commit"], cpu=data["cpu"], versions=data["versions"],
-                     minutes=data["minutes"], rule=data["rule"], runs=tuple(data["runs"]), bases=data["bases"],
-                     preset=data["preset"])
+                     train_minutes=data["train_minutes"], rule=data["rule"], runs=tuple(data["runs"]),
+                     bases=data["bases"], preset=data["preset"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +164,8 @@ def record(claim: Any, ev: Any, runs: list[Any], records: list[dict[str, Any]], 
             "seeds": list(ev.seeds), "holds": ev.holds, "verdict": verdict_of(ev.holds, len(ev.seeds)),
             "ours": ev.ours, "per_seed": ev.per_seed, "command": ev.reproduce,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "commit": commit, "cpu": cpu, "versions": ev.versions, "minutes": round(ev.seconds / 60, 1),
+            "commit": commit, "cpu": cpu, "versions": ev.versions,
+            "train_minutes": round(sum(r["seconds"] or 0 for r in rows) / 60, 1),
             "rule": claim.rule, "runs": rows, "bases": bases}
     path = out if out is not None else path_of(claim.milestone, claim.name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     stopped: BaseException | None = None
     chosen = [c for m in milestones if m.built and (only is None or m.name in only) for c in m.claims]
     ahead = ahead_of(chosen, preset, seeds, prefetch)
-    expected = {id(c): expected_seconds(c, seeds) for c in chosen}
+    expected = expected_seconds(chosen, seeds, default_workers())
     if preset == "small" and chosen:
         echo(f"milestones: {len(chosen)} claims on seeds {_span(seeds)}: about "
              f"{sum(expected.values()) / 60:.0f} minutes, from the times their references recorded")
@@ -101,13 +101,19 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     return page
 
 
-def expected_seconds(claim: Any, seeds: list[int]) -> float:
-    """How long the claim's measurement on `seeds` should take at the small preset: its reference's
-    time, scaled to the number of seeds (0 without a reference)."""
-    ref = claim.reference
-    if ref is None or not ref.seeds:
-        return 0.0
-    return ref.minutes * 60 * len(seeds) / ref.seeds
+def expected_seconds(claims: list[Any], seeds: list[int], workers: int) -> dict[int, float]:
+    """How long each claim's measurement on `seeds` should take at the small preset, by id(claim):
+    the training seconds its reference recorded for each run (a run shared with an earlier claim
+    counted once), scaled to the number of seeds, over the runs side by side (0 without one)."""
+    seen: set[str] = set()
+    out = {}
+    for c in claims:
+        ref = c.reference
+        runs = [r for r in (ref.runs if ref is not None else ()) if r["command"] not in seen]
+        seen.update(r["command"] for r in runs)
+        scale = len(seeds) / ref.seeds / max(1, workers) if ref is not None and ref.seeds else 0.0
+        out[id(c)] = sum(r["seconds"] or 0 for r in runs) * scale
+    return out
 
 
 def _progress(done: int, total: int, elapsed: float, expected_done: float, expected_all: float) -> str:
