@@ -217,3 +217,14 @@ def test_the_published_tour_measured_todays_claims():
         if missing:
             stale.append(f"{c.milestone}/{c.name}: the published tour did not run {missing[0]}")
     assert not stale, "make the published tour again (milestones tour --out docs/tour):\n" + "\n".join(stale)
+
+
+def test_record_and_check_refuse_what_is_not_a_reference(capsys):
+    """A reference is ten seeds or more at the small preset on the embedded data; tour --check compares
+    the small preset only. Each refusal is one line, before anything trains."""
+    code, _, err = cli(capsys, "reproduce", "resnet", "--seeds", "3", "--record")
+    assert code == 2 and "--record needs at least 10 seeds" in err
+    code, _, err = cli(capsys, "reproduce", "resnet", "--preset", "tiny", "--seeds", "10", "--record")
+    assert code == 2 and "small preset" in err
+    code, _, err = cli(capsys, "tour", "--preset", "tiny", "--check")
+    assert code == 2 and "--check compares the small preset" in err
