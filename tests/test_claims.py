@@ -228,3 +228,17 @@ def test_record_and_check_refuse_what_is_not_a_reference(capsys):
     assert code == 2 and "small preset" in err
     code, _, err = cli(capsys, "tour", "--preset", "tiny", "--check")
     assert code == 2 and "--check compares the small preset" in err
+
+
+def test_a_bar_in_a_claims_numbers_stays_in_its_cell(tmp_path):
+    """BERT's filled masks are joined by ' | ': in report.md's summary table they must not split the row."""
+    from milestones.core import report
+    from milestones.core.claims import Evidence
+
+    ev = Evidence(milestone="bert", claim="own-pretraining", title="t", paper="p", paper_value="v", rule="r",
+                  ours="it fills: a [the / a] b. | c [of / to] d.", verdict="mixed (1 of 3)", holds=1,
+                  preset="small", seeds=[0, 1, 2], seconds=1.0, per_seed=[], runs=[], measurements={})
+    st = report.stamp("small", [0, 1, 2], 1.0, {"bert": [ev]})
+    text = report.markdown(registry.historical(), {"bert": [ev]}, {"bert": 1.0}, st, tmp_path)
+    (row,) = [line for line in text.splitlines() if line.startswith("| 8 | bert")]
+    assert row.replace("\\|", "").count("|") == 8 and "**mixed (1 of 3)**" in row

@@ -139,6 +139,12 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
             "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds), "interrupted": ""}
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table's cell: a `|` in it (BERT's filled masks are joined by one) would
+    end the cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def _time(ev: Evidence) -> str:
     """The claim's wall time, and its runs' training time (which a claim sharing runs with an earlier
     one, or read from a run store, spends without waiting for it)."""
@@ -180,8 +186,8 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
             continue
         for ev in results[m.name]:
             ref = ev.reference["verdict"] if ev.reference else ""
-            lines.append(f"| {m.number} | {m.name} ({m.year}) | [{ev.title}](#{m.name}-{ev.claim}) | "
-                         f"{ev.paper_value} | {ev.ours} | **{ev.verdict}** | {ref} |")
+            lines.append(f"| {m.number} | {m.name} ({m.year}) | [{_cell(ev.title)}](#{m.name}-{ev.claim}) | "
+                         f"{_cell(ev.paper_value)} | {_cell(ev.ours)} | **{ev.verdict}** | {ref} |")
     for m in milestones:
         lines += ["", f"## {m.number}. {m.name} ({m.year})", "", f"*{m.title}*, {m.authors.rstrip('.')}. {m.link}", "",
                   f"Idea: {m.idea}", ""]
