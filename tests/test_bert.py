@@ -6,6 +6,7 @@ sampling, bad TSV files, resume, accumulation and the claims' protocol."""
 
 import json
 import math
+import shlex
 
 import pytest
 import torch
@@ -398,6 +399,18 @@ def test_reproduce_tiny_in_a_subprocess(tmp_path):
     own = json.loads((tmp_path / "claims" / "own-pretraining" / "evidence.json").read_text())
     assert "few-labels:" in r.stdout and "own-pretraining:" in r.stdout
     assert any("--objective mlm" in c for c in own["runs"]) and any("--init-from" in c for c in own["runs"])
+    # a fine-tune names the pre-training's kept model machine-free, and its command replays its losses
+    tuned = next(c for c in own["runs"] if "--init-from" in c and "minilm" not in c)
+    assert "'$MILESTONES_CACHE/bert-kept/" in tuned
+    from milestones.core.store import key
+
+    record = json.loads((tmp_path / "claims" / ".runs" / f"{key(tuned)}.json").read_text())
+    words = shlex.split(tuned)
+    replay = run_cli(*words[2:], "--out", tmp_path / "replay", "--tensorboard", "false")
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "replay" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in rows if r["split"] == "train"] == \
+        [r["loss"] for r in record["history"] if r["split"] == "train"]
 
 
 @pytest.mark.slow
