@@ -67,3 +67,11 @@ def test_another_commit_is_reused_with_a_warning(tmp_path):
     store = RunStore.open(tmp_path / ".runs", warn=said.append)
     assert store.get(RUN.command()) is not None
     assert len(said) == 1 and "commit 0000000" in said[0] and "--fresh" in said[0]
+
+
+def test_a_damaged_header_is_one_line(tmp_path):
+    RunStore.open(tmp_path / ".runs")
+    (tmp_path / ".runs" / "store.json").write_text("{not json")
+    with pytest.raises(UserError, match="damaged.*--fresh"):
+        RunStore.open(tmp_path / ".runs")
+    assert RunStore.open(tmp_path / ".runs", fresh=True).folder.is_dir()

@@ -100,7 +100,10 @@ class RunStore:
             try:
                 old = json.loads(header.read_text())
             except (OSError, ValueError):
-                old = {}
+                old = None
+            if not isinstance(old, dict):
+                raise UserError(f"{header} is damaged, so what trained the runs in {folder} is unknown: give "
+                                "--fresh to train them again (or another --out)")
             runs = sum(1 for _ in folder.glob("*.json")) - 1
             if old.get("torch") != made["torch"]:
                 raise UserError(f"{folder} holds {runs} runs trained with torch {old.get('torch')}, and this is "
