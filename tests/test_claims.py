@@ -242,3 +242,28 @@ def test_a_bar_in_a_claims_numbers_stays_in_its_cell(tmp_path):
     text = report.markdown(registry.historical(), {"bert": [ev]}, {"bert": 1.0}, st, tmp_path)
     (row,) = [line for line in text.splitlines() if line.startswith("| 8 | bert")]
     assert row.replace("\\|", "").count("|") == 8 and "**mixed (1 of 3)**" in row
+
+
+def test_the_second_tiers_check_finds_a_verdict_or_a_number_that_disagrees():
+    """tour --check: a count not consistent with the reference, and, on the reference's own CPU and torch,
+    a seed whose numbers differ from the recorded ones; on another CPU only the count is compared."""
+    from milestones.core.claims import Evidence, disagreements
+    from milestones.core.references import Reference
+
+    ref = Reference(10, 10, "milestones reproduce x --seeds 10", "numbers", cpu="CPU A", versions={"torch": "9"},
+                    per_seed=tuple({"seed": s, "holds": True, "gap": 0.5 + s} for s in range(10)))
+
+    def evidence(holds, gap):
+        per_seed = [{"seed": s, "holds": h, "gap": g} for s, h, g in zip(range(3), holds, gap)]
+        return Evidence(milestone="x", claim="y", title="t", paper="p", paper_value="v", rule="r", ours="o",
+                        verdict="", holds=sum(holds), preset="small", seeds=[0, 1, 2], seconds=1.0,
+                        per_seed=per_seed, runs=[], measurements={})
+
+    same = evidence([True] * 3, [0.5, 1.5, 2.5])
+    assert disagreements(same, ref, "CPU A", "9") == ([], True)
+    drift = evidence([True] * 3, [0.5, 1.5, 2.4])
+    problems, compared = disagreements(drift, ref, "CPU A", "9")
+    assert compared and len(problems) == 1 and "seed 2" in problems[0] and "gap 2.4 vs 2.5" in problems[0]
+    assert disagreements(drift, ref, "CPU B", "9") == ([], False)
+    fails = evidence([True, False, False], [0.5, 1.5, 2.5])
+    assert "not consistent" in disagreements(fails, ref, "CPU B", "9")[0][0]

@@ -495,9 +495,9 @@ def _check_tour(out: Path, milestones: list[Any], only: set[str] | None) -> int:
             checked += 1
     for line in problems:
         print(f"check: {line}")
-    print(f"check: {checked} claims, {checked - len({p.split(':')[0] for p in problems})} consistent with their "
-          f"references; {replayed} on the references' CPU and torch, where seeds both measured must replay "
-          f"their numbers exactly")
+    print(f"check: {checked - len({p.split(':')[0] for p in problems})} of {checked} claims agree with their "
+          f"references; {replayed} were measured on their references' CPU and torch, where the seeds both "
+          "measured must give the same numbers")
     return 1 if problems else 0
 
 
