@@ -55,6 +55,7 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     results: dict[str, list[Evidence]] = {}
     times: dict[str, float] = {}
     t_all = time.time()
+    at = commit()  # before the tour writes its files (the published tour's are tracked)
     stopped: BaseException | None = None
     chosen = [c for m in milestones if m.built and (only is None or m.name in only) for c in m.claims]
     ahead = ahead_of(chosen, preset, seeds, prefetch)
@@ -86,7 +87,7 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
         if not isinstance(e, KeyboardInterrupt) and getattr(e, "signum", None) is None:
             raise  # a failure, not a stop
         stopped = e
-    st = stamp(preset, seeds, time.time() - t_all, results)
+    st = stamp(preset, seeds, time.time() - t_all, results, at)
     if stopped is not None:
         st["interrupted"] = signal.Signals(getattr(stopped, "signum", signal.SIGINT)).name
         st["planned"] = [m.name for m in milestones if m.built and (only is None or m.name in only)]
@@ -126,13 +127,15 @@ def _progress(done: int, total: int, elapsed: float, expected_done: float, expec
     return line + "]"
 
 
-def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list[Evidence]]) -> dict[str, Any]:
-    """What a reader needs to know a page's numbers by: when, which code, which machine, which settings."""
+def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list[Evidence]],
+          at: str | None = None) -> dict[str, Any]:
+    """What a reader needs to know a page's numbers by: when, which code (`at`: the commit when the
+    tour started, before it wrote its own files), which machine, which settings."""
     from .checkpoint import versions
 
     first = next((ev for evs in results.values() for ev in evs), None)
     vs = first.versions if first is not None and first.versions else versions()
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit(),
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit() if at is None else at,
             "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
             "cpu": f"{cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
