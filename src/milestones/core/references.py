@@ -115,12 +115,10 @@ def load_file(path: Path, why: str = "") -> Reference | None:
 
 
 def _machine_free(value: Any) -> Any:
-    from ..paths import cache_dir
+    from ..paths import in_cache
 
-    if isinstance(value, str) and value:
-        cache = str(cache_dir().resolve())
-        if value == cache or value.startswith(cache + os.sep):
-            return "$MILESTONES_CACHE" + value[len(cache):].replace(os.sep, "/")
+    if isinstance(value, str) and os.path.isabs(value):
+        return in_cache(Path(value))  # a path into the data cache as `$MILESTONES_CACHE/...`
     if isinstance(value, tuple):
         return list(value)
     return value

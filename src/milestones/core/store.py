@@ -44,9 +44,7 @@ HEADER = "store.json"
 
 def jsonable(x: Any) -> Any:
     """What `json.dumps` cannot write, as it is written: tensors and numpy values as numbers/lists."""
-    if isinstance(x, torch.Tensor):
-        return x.tolist()
-    if hasattr(x, "tolist"):
+    if hasattr(x, "tolist"):  # tensors, numpy arrays and scalars
         return x.tolist()
     if hasattr(x, "item"):
         return x.item()
