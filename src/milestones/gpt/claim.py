@@ -58,40 +58,49 @@ induction heads, which copy from the context, need two layers.
    each position the token before it, and an induction head in a later layer, at the current
    token, attends to the position whose previous token matches it (the token after the earlier
    occurrence) and copies that token. One layer cannot compose the two.
-   Ours (data/repeats.py): sequences of 64 tokens drawn uniformly from 64 symbols, in which a
-   segment of 16 to 30 tokens recurs at a random later lag, both drawn anew for every sequence, so
+   What Olsson et al. did: small attention-only Transformers of one to six layers (and models with
+   MLPs, up to 13B parameters) trained on text, contexts of 8,192 tokens, 10B tokens each. In every
+   model of two or more layers, a few billion tokens in, the training loss shows a bump: in a short
+   window induction heads form and the in-context learning score (the loss of the 500th token of a
+   context minus the 50th's) jumps; one-layer models show neither. Elhage et al.'s test of the
+   circuit is a sequence of random tokens repeated: a 2-layer model predicts the repeat, a 1-layer
+   model cannot.
+   Ours (data/repeats.py): sequences of 32 tokens drawn uniformly from 64 symbols, in which a
+   segment of 8 to 15 tokens recurs at a random later lag, both drawn anew for every sequence, so
    no position or fixed lag tells where the copy is. A 1- and a 2-layer attention-only GPT, width
-   64 with 2 heads, trained alike: 2,500 steps of 16 sequences, AdamW lr 1e-3 after a 50-step
-   warm-up, constant, no weight decay. The measure is the accuracy on the repeated tokens after
-   the first (the first follows a random token, so nothing points to it; it scores 6-13%, not
-   chance's 1.6%, only because it was seen before in the sequence); the task also reports each
-   head's previous-token score (mean weight on the position before) and induction score (mean
-   weight on the token to copy), and the figure shows the loss curve and, on one held-out sequence, the
-   maps of the two heads. Holds for a seed if the 2-layer model's accuracy is at least 60% and at
-   least 40 points above the 1-layer model's.
-   What differs: Olsson et al. found induction heads in models trained on text, with a phase
-   change after a few billion tokens; ours trains on the repeated random tokens themselves
-   (Elhage et al.'s test data) for 2.5M tokens. The plateau before the phase change lasts a
-   random time: in the pilot (seeds 100-107, up to 4,000 steps) the change came at steps
-   1,500-2,200 on five seeds and not at all on three, which stayed at 10-13% (the plateau of
-   predicting tokens already seen). Seed 101 stayed there whatever else was tried (4 heads, width
-   128, weight decay 0.1, lr 5e-4, beta2 0.95); with 4 heads seeds 103 and 105 changed at about
-   2,300 of 3,000 steps, and 103 did at lr 5e-4 too, but 4 heads cost a quarter more per step and
-   the rule and settings were fixed with 2.
-   Attention-only, as Olsson et al.'s small models: with MLPs the pilot's 2-layer model had not
-   left the plateau by step 2,500 on a seed where the attention-only one changed at 1,500, and
-   each step cost twice as much. The rate: seed 100, which changed at 1,500 at lr 1e-3 and batch
-   16, stayed on the plateau at 2e-3 and 3e-3 (batch 16, 2,500 and 4,000 steps) and at 3e-3 with
-   batch 32 (2,500 steps); it is constant because the plateau's length is not known in advance,
-   and a decaying rate would slow an escape that comes late. Sequences of 32 tokens (segments
-   8-15) were cheaper but let one layer reach 24% by predicting the tokens seen, with no phase
-   change.
-   Measured on seeds 0-9: mixed, 1 of 10 (seed 0's change came at step 2,250; the nine others sat
-   at 11-12% with no previous-token or induction head). The pilot's seeds were lucky: afterwards,
-   on seeds 200-207, neither 4 heads (2,500 steps) nor batch 8 at lr 7e-4 (5,000 steps, the same
-   tokens) left the plateau on any seed, and on seeds 300-309 trained 8,000 steps the change came
-   at steps 3,000-7,500 on 7 of 10 (by 2,500 on none). Induction heads form in this miniature, in
-   two layers only, but most seeds need about three times the steps the budget allows.
+   64 with 4 heads, trained alike: 6,000 steps of 64 sequences (12M tokens), AdamW lr 3e-3 after a
+   50-step warm-up, constant, no weight decay. The measure is the accuracy on the repeated tokens
+   after the first (the first follows a random token, so nothing points to it); the task also
+   reports each head's previous-token score (mean weight on the position before) and induction
+   score (mean weight on the token to copy), and the figure shows the loss on the repeated tokens
+   over training with each seed's phase change marked (the first evaluation half-way from chance to
+   the final accuracy) and, on one held-out sequence, the maps of the two heads. Holds for a seed
+   if the 2-layer model's accuracy is at least 60% and at least 40 points above the 1-layer
+   model's.
+   What differs: Olsson et al. watched the change happen in models trained on text; ours trains
+   on the repeated random tokens themselves (Elhage et al.'s test data), 12M tokens in contexts of
+   32, so the change is read off the accuracy on the repeat rather than off a bump in a text loss.
+   Attention-only, as Olsson et al.'s small models: with MLPs (pilot seeds 101 and 105) the 2-layer
+   model changed at about 1,500 steps and copied 82%, so MLPs do not change the result (on seed 101,
+   where the attention-only model climbed slowly, they even shortened the wait), but each step cost
+   about twice as much.
+   Why the run is as long as it is: before the change both depths sit on a plateau (predicting
+   tokens already seen in the sequence; about 23% here, 11-12% with sequences of 64), and how long
+   the plateau lasts is a matter of chance and of the context's length (Zucchet et al. 2025 find
+   power laws in the sequence length; Musat et al. 2025 about quadratic). The first design (64
+   tokens, segments 16-30, 2 heads, batch 16, lr 1e-3, 2,500 steps) held on 1 of 10 seeds: trained
+   8,000 steps (seeds 300-309), the change came at steps 3,000-7,500 on 7 of 10. The pilot then
+   (seeds 100-109; each setting's step of the change, half-way from chance to the end):
+   - 64 tokens, batch 64, lr 3e-3, 4 heads: 750-1,500 on seeds 100, 102, 103 and 104; none on 101
+     (22% at 5,000 steps) and 105 (24% at 4,000); with 8 heads none by 2,500 on 101 and 105; at lr
+     1e-2 the loss went to log 64 (uniform) by step 750 and stayed there.
+   - 64 tokens, batch 32, lr 1e-3, 8 heads: 1,000-1,250 on seeds 100 and 103, none on 101 and 102
+     by 2,500.
+   - 32 tokens, segments 8-15, batch 64, lr 3e-3, 4 heads (the claim's settings), 4,000 steps, 77 s
+     a run on one core: an abrupt change at 1,000-2,000 on seeds 102-105, 107 and 109 (83-93% at
+     the end of their runs); a slow climb on 100, 101, 106 and 108, past 60% at steps 2,250-4,250 and at
+     76-85% at step 6,000 (80-86% at 8,000); the 1-layer model 23% at 4,000 steps (seeds 100, 101).
+     6,000 steps give the slowest pilot seed half as long again as it needed.
 """
 
 from __future__ import annotations
@@ -324,11 +333,13 @@ def measure_few_shot(ctx: Context) -> Measured:
 # -- 3. induction heads need two layers ----------------------------------------------------------------
 
 INDUCTION = {
-    "tiny": dict(d_model=16, steps=20, batch_size=8, eval_batches=2, vocab=16, length=32, repeat=(4, 8)),
-    "small": dict(d_model=64, steps=2500, batch_size=16, eval_batches=16, vocab=64, length=64, repeat=(16, 30)),
-    "paper": dict(d_model=128, steps=10000, batch_size=32, eval_batches=32, vocab=256, length=256, repeat=(32, 100)),
+    "tiny": dict(d_model=16, heads=2, steps=20, batch_size=8, lr=1e-3, warmup=0, eval_every=2, eval_batches=2,
+                 vocab=16, length=32, repeat=(4, 8)),
+    "small": dict(d_model=64, heads=4, steps=6000, batch_size=64, lr=3e-3, warmup=50, eval_every=250,
+                  eval_batches=16, vocab=64, length=32, repeat=(8, 15)),
+    "paper": dict(d_model=128, heads=2, steps=10000, batch_size=32, lr=1e-3, warmup=200, eval_every=1000,
+                  eval_batches=32, vocab=256, length=256, repeat=(32, 100)),
 }
-INDUCTION_HEADS = 2
 MIN_COPY = 60.0  # %: the 2-layer model's accuracy on the repeated tokens after the first
 MIN_GAP = 40.0  # points: ... above the 1-layer model's
 
@@ -338,9 +349,9 @@ def induction_run(preset: str, layers: int, seed: int) -> Run:
     shortest, longest = s["repeat"]
     return Run.of("gpt", preset, seed=seed, dataset="repeats", rep_vocab=s["vocab"], rep_length=s["length"],
                   rep_min=shortest, rep_max=longest, steps=s["steps"], batch_size=s["batch_size"], schedule="constant",
-                  warmup_steps=s["steps"] // 50, eval_every=s["steps"] // 10, eval_batches=s["eval_batches"],
-                  optim=dict(lr=1e-3, weight_decay=0.0),
-                  model=dict(layers=layers, d_model=s["d_model"], heads=INDUCTION_HEADS, mlp=False,
+                  warmup_steps=s["warmup"], eval_every=s["eval_every"], eval_batches=s["eval_batches"],
+                  optim=dict(lr=s["lr"], weight_decay=0.0),
+                  model=dict(layers=layers, d_model=s["d_model"], heads=s["heads"], mlp=False,
                              block_size=s["length"]))
 
 
@@ -381,6 +392,11 @@ def measure_induction(ctx: Context) -> Measured:
                 rows = [h for h in records[(layers, seed)]["history"] if h["split"] == "eval"]
                 ax.plot([h["step"] for h in rows], [h["loss_repeat"] for h in rows], "-", color=color, alpha=0.6,
                         label=f"{layers} layer{'s' if layers > 1 else ''}" if i == 0 else None)
+        marked = [(p["phase_change"], records[(2, p["seed"])]["history"]) for p in per_seed if p["phase_change"]]
+        for j, (step, history) in enumerate(marked):  # each 2-layer seed's phase change, where it came
+            loss = next(h["loss_repeat"] for h in history if h["split"] == "eval" and h["step"] == step)
+            ax.plot([step], [loss], "o", color="C3", mfc="white", ms=6,
+                    label="phase change (half-way from chance)" if j == 0 else None)
         ax.axhline(np.log(100 / chance), color="gray", ls=":", label="chance (log V)")
         ax.set_xlabel("training step")
         ax.set_ylabel("loss on repeated tokens after the first (nats)")
@@ -458,21 +474,25 @@ CLAIMS = [
           "then copy repeated random tokens; one-layer models cannot",
           "Elhage et al. 2021: on repeated random tokens the 2-layer attention-only model's loss on the second "
           "copy falls far below the 1-layer model's, which stays near the unigram level",
-          f"on random tokens (vocabulary 64, sequences of 64) in which a segment of 16 to 30 tokens recurs at a "
-          f"random later offset, a 1- and a 2-layer attention-only model trained alike: the 2-layer model's "
+          f"on random tokens (vocabulary {INDUCTION['small']['vocab']}, sequences of "
+          f"{INDUCTION['small']['length']}) in which a segment of {INDUCTION['small']['repeat'][0]} to "
+          f"{INDUCTION['small']['repeat'][1]} tokens recurs at a random later offset, a 1- and a 2-layer "
+          f"attention-only model trained alike ({INDUCTION['small']['steps']:,} steps): the 2-layer model's "
           f"accuracy on the repeated tokens after the first at least {MIN_COPY:.0f}% and at least "
           f"{MIN_GAP:.0f} points above the 1-layer model's",
           measure_induction,
-          budget_note="six runs (1 and 2 layers, three seeds): about 1.7 minutes on 2 cores (AMD EPYC)",
-          caption="left: the loss on the repeated tokens, on a plateau, then falling abruptly for two layers "
-                  "(the phase change) and never for one; middle and right: on one held-out sequence, a layer-1 "
+          budget_note="six runs (1 and 2 layers, three seeds): about 5 minutes on 2 cores (AMD EPYC)",
+          caption="left: the loss on the repeated tokens, on a plateau, then falling for two layers (the phase "
+                  "change, each seed's marked with a circle: abrupt on most seeds, a slower climb on some) and "
+                  "never for one; middle and right: on one held-out sequence, a layer-1 "
                   "head attending one position back (where the first occurrences lie), and a layer-2 head "
                   "attending, from inside the copy, to the token after the earlier occurrence of the current "
                   "one: a diagonal in the copy's rows, the lag to the left of the main one.",
-          why=("the plateau before the phase change lasts a random time, and on nine of ten seeds it outlasted the "
-              "2,500 steps: both depths sat at 11-12% by predicting tokens already seen in the sequence. Where "
-              "the change came the 2-layer model copied 76-92% of the repeated tokens with a previous-token and "
-              "an induction head, and the 1-layer model never left 13%; trained 8,000 steps (seeds 300-309), 7 "
-              "of 10 made the change, at steps 3,000-7,500, none by 2,500. What holds in miniature is the "
-              "mechanism and the depth it needs; what does not fit the budget is the wait for it")),
+          why=("both depths first sit on a plateau (about 23% on the repeated tokens, by predicting tokens already "
+               "seen in the sequence); the 2-layer model then leaves it, abruptly on most seeds, as a layer-1 head "
+               "learns to attend one position back and a layer-2 head to the token after the earlier occurrence "
+               "of the current one, while the 1-layer model, which cannot compose the two, stays on it. How "
+               "long the plateau lasts is a matter of chance and of the context's length: with sequences of 64 "
+               "it outlasted 2,500 steps on nine of ten seeds; with sequences of 32 and 6,000 steps the pilot's "
+               "slowest seed had 1.5 times the steps it needed")),
 ]
