@@ -96,6 +96,9 @@ BAD = [
     (["plot"], "plot needs one or more run folders"),
     (["plot", "/no/such/run"], "/no/such/run is not a run folder"),
     (["frobnicate"], "unknown verb"),
+    (["trian", "gan"], "did you mean train?"),
+    (["resnte"], "a milestone? milestones info resnet"),
+    (["train", "resnte"], "did you mean resnet?"),
     (["reproduce", "adam", "--seeds", "zero"], "expected an integer"),
     (["reproduce", "adam", "--first-seed", "-1"], "--first-seed must be at least 0"),
     (["tour", "--only", "resnet,nosuch"], "unknown milestone 'nosuch'"),
@@ -256,3 +259,23 @@ def test_an_os_error_is_one_line_naming_the_path(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, _, err = cli(capsys, "sample", "gan", "--run", run, "--out", tmp_path / "file" / "samples")
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(tmp_path / "file") in err, err
+
+
+def test_a_milestone_name_is_read_in_any_case(capsys):
+    from milestones import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["info", "ResNet"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("resnet (2015)")
+
+
+def test_info_reads_in_a_terminal(capsys):
+    """Every line of `info` fits a wide terminal: prose is wrapped, a field's line holds its options,
+    type and value."""
+    from milestones import cli, registry
+
+    for name in registry.built_names():
+        with pytest.raises(SystemExit):
+            cli.main(["info", name])
+        lines = capsys.readouterr().out.splitlines()
+        assert max(len(line) for line in lines) <= 110, (name, max(lines, key=len))

@@ -114,17 +114,18 @@ def test_train_and_sample_both_translation_milestones(tmp_path, capsys):
                              "--attention", png)
         assert code == 0, err
         lines = out.splitlines()
-        assert len(lines) == 2 and lines[0].startswith("four hundred and twelve\t")
-        fields = lines[0].split("\t")  # source, ours, the reference (num2words), ok or WRONG
+        assert len(lines) == 3 and lines[0] == "source\tours\treference\tverdict"  # a pipe's table: a header
+        assert lines[1].startswith("four hundred and twelve\t")
+        fields = lines[1].split("\t")  # source, ours, the reference (num2words), ok or WRONG
         assert fields[2] == "quatre cent douze" and fields[3] == ("ok" if fields[1] == fields[2] else "WRONG")
         code, out, err = cli(capsys, "sample", name, "--run", run, "hello world")
         assert code == 0 and "'hello', 'world' not in this run's vocabulary" in err
-        assert out.count("\t") == 1  # not a number: no reference
+        assert out.splitlines()[1].count("\t") == 3  # not a number: no reference, the verdict column empty
         code, out, err = cli(capsys, "evaluate", name, "--run", run)
         assert code == 0 and "test_bleu " in out and "test_bleu_len_1-5" in out and "train_seconds" not in out, err
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = run_cli("sample", "transformer", "--run", run, input="twenty-one\n\nthree\n")  # a real process, stdin
-    assert r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["twenty-one", "three"]
+    assert r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["source", "twenty-one", "three"]
     code, _, err = cli(capsys, "sample", "transformer", "--run", run, "seven", "--beam", "-1")
     assert code == 2 and "--beam must be at least 0" in err
     code, _, err = cli(capsys, "train", "seq2seq", "--preset", "tiny", "--steps", "2", "--attention", "false",

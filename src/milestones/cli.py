@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import config as C
-from .errors import UserError
+from .errors import UserError, did_you_mean
 from .paths import runs_root
 
 USAGE = """usage: milestones VERB [ARGS]
@@ -150,29 +150,45 @@ def cmd_list(args: list[str]) -> int:
     return 0
 
 
+INFO_WIDTH = 100  # characters a line of `info` holds
+
+
+def _wrapped(label: str, text: str, indent: int) -> str:
+    """`label` then `text`, wrapped at INFO_WIDTH with later lines indented by `indent` spaces."""
+    import textwrap
+
+    return textwrap.fill(text, INFO_WIDTH, initial_indent=label, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
 def cmd_info(args: list[str]) -> int:
     p = C.ArgumentParser(prog="milestones info")
     p.add_argument("name")
     m = _milestone(args, "info", "resnet")
     _parse(p, args)
-    print(f"{m.name} ({m.year}): {m.title}\n{m.authors.rstrip('.')}. {m.link}\n\nidea:  {m.idea}\nclaim: {m.claim}")
+    print(f"{m.name} ({m.year}): {m.title}\n{m.authors.rstrip('.')}. {m.link}\n")
+    print(_wrapped("idea:  ", m.idea, 7))
+    print(_wrapped("claim: ", m.claim, 7))
     if not m.built:
         print("\nstatus: not built yet")
         return 0
     print("\npresets:")
     for name, over in m.presets.items():
-        print(f"  {name:<6} {', '.join(f'{k}={C.format_value(v)}' for k, v in C.flatten(over).items())}")
+        print(_wrapped(f"  {name:<6} ", ", ".join(f"{k}={C.format_value(v)}" for k, v in C.flatten(over).items()), 9))
     print("\nconfig fields (values of the small preset; set one with --FIELD VALUE):")
     print(C.describe(m.config("small")))
     print("\nclaims:")
     for c in m.claims:
-        print(f"  {c.name}: {c.title}\n    paper: {c.paper} ({c.paper_value})\n    holds for a seed if: {c.rule}")
+        print(f"  {c.name}: {c.title}")
+        print(_wrapped("    paper: ", f"{c.paper} ({c.paper_value})", 6))
+        print(_wrapped("    holds for a seed if: ", c.rule, 6))
         if c.reference is not None:
             r = c.reference
-            print(f"    on {r.seeds} seeds: {r.verdict}: {r.numbers}\n      ({r.command}; {r.date}, commit "
-                  f"{r.commit}, {r.cpu}; its runs trained {r.train_minutes:.0f} minutes on one core each)")
+            print(_wrapped(f"    on {r.seeds} seeds: ", f"{r.verdict}: {r.numbers}", 6))
+            print(_wrapped("      (", f"{r.command}; {r.date}, commit {r.commit}, {r.cpu}; its runs trained "
+                                     f"{r.train_minutes:.0f} minutes on one core each)", 7))
             if r.why:
-                print(f"    why: {r.why}")
+                print(_wrapped("    why: ", r.why, 6))
     return 0
 
 
@@ -677,12 +693,22 @@ def main(argv: list[str] | None = None) -> None:
         print(__version__)
         sys.exit(0)
     verb = args.pop(0)
-    from .core.trainer import Interrupted, NonFiniteLoss
+    try:  # torch loads here (a second or more): Ctrl-C now ends as quietly as later
+        from .core.trainer import Interrupted, NonFiniteLoss
+    except KeyboardInterrupt:
+        print("milestones: interrupted", file=sys.stderr)
+        sys.exit(130)
 
     previous = signal.signal(signal.SIGTERM, _stopped)  # until training starts (the trainer then saves first)
     try:
         if verb not in VERBS:
-            raise UserError(f"unknown verb {verb!r}; verbs are {', '.join(VERBS)}")
+            from . import registry
+
+            names = [m.name for m in registry.MILESTONES]
+            hint = did_you_mean(verb, VERBS) or (
+                f"; a milestone? milestones info {verb.lower()}" if verb.lower() in names else
+                did_you_mean(verb, names).replace("; did you mean ", "; a milestone? milestones info ").rstrip("?"))
+            raise UserError(f"unknown verb {verb!r}{hint}; verbs are {', '.join(VERBS)}")
         if verb != "train" and any(a in ("-h", "--help") for a in args):  # train lists its own fields
             print(verb_usage(verb))
             code = 0

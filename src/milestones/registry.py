@@ -28,7 +28,7 @@ from .core import pool
 from .core.claims import Record, Run
 from .core.pool import Progress
 from .core.store import RunStore, as_json
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 PRESET_NAMES = ("tiny", "small", "paper")
 
@@ -160,9 +160,10 @@ _BY_NAME = {m.name: m for m in MILESTONES}
 
 
 def get(name: str) -> Milestone:
-    if name not in _BY_NAME:
-        raise UserError(f"unknown milestone {name!r}; choose from {', '.join(_BY_NAME)}")
-    return _BY_NAME[name]
+    """The milestone called `name`, in any case (`ResNet` is resnet)."""
+    if name.lower() in _BY_NAME:
+        return _BY_NAME[name.lower()]
+    raise UserError(f"unknown milestone {name!r}{did_you_mean(name, _BY_NAME)}; choose from {', '.join(_BY_NAME)}")
 
 
 def built_names() -> list[str]:

@@ -590,6 +590,12 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "config") -> Any:
         raise UserError(f"{where} does not fit {cls.__name__}: {e}") from None
 
 
+def _fill(doc: str, width: int = 100) -> str:
+    """A field's docstring as lines of at most `width` characters, indented under its field."""
+    return textwrap.fill(doc, width, initial_indent=" " * 6, subsequent_indent=" " * 6, break_long_words=False,
+                         break_on_hyphens=False)
+
+
 def describe(cfg: Any) -> str:
     """Help for a config, part by part (the task's fields, the model's, the optimizer's, the
     trainer's): one line per field with its options, type, range and value, then its docstring."""
@@ -608,9 +614,9 @@ def describe(cfg: Any) -> str:
         lines = groups.setdefault(part, [])
         lines.append(f"  {flags:<34} {kind:<30} = {shown}")
         if f.doc:
-            lines.append(f"      {f.doc}")
+            lines.append(_fill(f.doc))
     for path, doc in derived_of(cls).items():
         part = path.split(".")[0] if "." in path else "trainer"
-        groups.setdefault(part, []).append(f"  ({path}) computed = {get(cfg, path)}\n      {doc}")
+        groups.setdefault(part, []).append(f"  ({path}) computed = {get(cfg, path)}\n{_fill(doc)}")
     order = ["task", *[k for k in groups if k not in ("task", "trainer")], "trainer"]
     return "\n".join(f"{part}:\n" + "\n".join(groups[part]) for part in order if part in groups)

@@ -84,12 +84,14 @@ def draw_attention(ax: Any, m: dict[str, Any], title: str = "") -> Any:
     return im
 
 
-def _print(source: str, ours: str, reference: str | None, tty: bool) -> None:
-    """One translation: tab-separated (source, ours[, reference, ok|WRONG]) for a pipe; on a terminal,
-    a block with the reference from num2words beside ours."""
+def _print(source: str, ours: str, reference: str | None, tty: bool, columns: int = 2) -> None:
+    """One translation: tab-separated (source, ours[, reference, ok|WRONG]) for a pipe, under a header
+    line that names the columns (`sample` prints it); on a terminal, a block with the reference from
+    num2words beside ours."""
     verdict = None if reference is None else "ok" if ours == reference else "WRONG"
     if not tty:
-        print("\t".join([source, ours] + ([reference, verdict] if reference is not None else [])))
+        row = [source, ours] + ([reference, verdict or ""] if reference is not None else [])
+        print("\t".join(row + [""] * (columns - len(row))))  # every row as many cells as the header
         return
     print(source)
     print(f"  ours       {ours}" + (f"   [{verdict}]" if verdict else ""))
@@ -119,9 +121,11 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
                   f"[UNK]): the model knows only the words of its training data", file=sys.stderr)
     numbers = not cfg.data and cfg.dataset == "numbers"  # the embedded corpus: num2words gives the reference
     tty = sys.stdout.isatty()
+    if not tty:  # a pipe gets a table: its header names the columns
+        print("\t".join(["source", "ours"] + (["reference", "verdict"] if numbers else [])))
     for s, t in zip(sentences, translate(model, run.tokenizer, sentences, torch.device("cpu"), beam,
                                          cfg.length_penalty, cfg.max_len)):
-        _print(s, t, tr.reference_translation(s, cfg.lang) if numbers else None, tty)
+        _print(s, t, tr.reference_translation(s, cfg.lang) if numbers else None, tty, 4 if numbers else 2)
     if opts.attention:
         path = Path(opts.attention)
         path.parent.mkdir(parents=True, exist_ok=True)
