@@ -279,3 +279,26 @@ def test_info_reads_in_a_terminal(capsys):
             cli.main(["info", name])
         lines = capsys.readouterr().out.splitlines()
         assert max(len(line) for line in lines) <= 110, (name, max(lines, key=len))
+
+
+def test_a_run_is_never_written_inside_another(tmp_path, capsys, monkeypatch):
+    """`train gan --out runs/gan`, then `train gan` and `train gan --resume` with no --out: the new run
+    goes beside it (runs/gan-TIME), the latest-run lookup finds runs/gan itself and then the newer one,
+    and an --out inside a run is refused in one line."""
+    monkeypatch.setenv("MILESTONES_RUNS", str(tmp_path / "runs"))
+    first = tmp_path / "runs" / "gan"
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--steps", "4", "--out", first,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    code, _, err = cli(capsys, "train", "gan", "--resume", "--steps", "6")
+    assert code == 0 and f"resuming {first} at step 4 of 6" in err, err
+    code, out, err = cli(capsys, "train", "gan", "--preset", "tiny", "--steps", "4", "--tensorboard", "false")
+    assert code == 0, err
+    (second,) = (tmp_path / "runs").glob("gan-*")
+    assert not list(first.glob("2*")) and (second / "config.json").exists()
+    code, _, err = cli(capsys, "train", "gan", "--resume", "--steps", "5")
+    assert code == 0 and f"resuming {second} at step 4 of 5" in err, err
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--out", first / "inner")
+    assert code == 2 and err.strip() == (f"milestones: error: --out {first / 'inner'} lies inside the run "
+                                         f"{first.resolve()}; give a folder outside it"), err
+    assert not (first / "inner").exists()

@@ -111,6 +111,7 @@ def test_resume_with_overrides_takes_effect_and_is_recorded(tmp_path, capsys):
     code, _, err = cli(capsys, "train", "adam", "--resume", "--out", run, "--steps", "16", "--lr", "0.0005",
                        "--eval-every", "4", "--ckpt-every", "3", "--log-every", "1")
     assert code == 0, err
+    assert "milestones: resuming " in err and "at step 10 of 16" in err  # where it picks up, said once
     rows = _rows(run)
     lrs = {r["step"]: r["lr"] for r in rows if r["split"] == "train"}
     assert lrs[10] == 3e-3 and lrs[11] == lrs[16] == 5e-4  # the new learning rate from the first resumed step
@@ -217,3 +218,13 @@ def test_checkpoints_are_flushed_to_the_disk(tmp_path, monkeypatch):
     for name in ("model.safetensors", "state.pt", "meta.json", "tokenizer.json", "COMPLETE"):
         assert f"{tmp}/{name}" in flushed, name
     assert tmp in flushed and str(ck) in flushed and str(tmp_path / "run") in flushed  # folders (config.json's)
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "adam", "--preset", "tiny", "--steps", "6", "--out", run,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    code, out, err = cli(capsys, "train", "adam", "--resume", "--out", run)
+    assert code == 0 and "finished at step 6 of 6: nothing to train" in err, err
+    assert sum(1 for r in _rows(run) if r["split"] == "train" and r["step"] > 6) == 0

@@ -232,11 +232,18 @@ def cmd_train(args: list[str]) -> int:
         task = m.make_task(cfg, resume_from=finished)  # loads and checks the data before anything is written
         if not resume:
             _clear_run(run_dir)
+        else:
+            done, total, unit = task.progress(ckpt.step_of(finished))
+            if done >= total:
+                print(f"milestones: {run_dir} finished at {unit} {done:,} of {total:,}: nothing to train; its "
+                      f"results follow (train on with --resume --steps N)", file=sys.stderr)
+            else:
+                print(f"milestones: resuming {run_dir} at {unit} {done:,} of {total:,}", file=sys.stderr)
         meta = {"preset": preset, "history": history}
     else:
         preset = preset or "small"
         cfg = m.config(preset, given)
-        run_dir = Path(out) if out else runs_root() / m.name / time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(out) if out else _default_out(m.name)
         _check_out(run_dir)
         if ckpt.latest(run_dir / "ckpt") is not None:
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
@@ -303,6 +310,9 @@ def _check_out(run_dir: Path) -> None:
         raise UserError(f"--out {run_dir}: {base} is a file, so no folder can be made under it")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UserError(f"--out {run_dir}: {base} is not writable")
+    for above in run_dir.resolve().parents:
+        if (above / "config.json").is_file() and (above / "metrics.jsonl").exists():
+            raise UserError(f"--out {run_dir} lies inside the run {above}; give a folder outside it")
 
 
 def _clear_run(run_dir: Path) -> None:
@@ -338,12 +348,22 @@ def _is_rank0() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _default_out(name: str) -> Path:
+    """A new run's folder when --out is not given: runs/NAME/TIME, or runs/NAME-TIME when runs/NAME
+    is itself a run (a run is never written inside another)."""
+    root, stamp = runs_root() / name, time.strftime("%Y%m%d-%H%M%S")
+    return runs_root() / f"{name}-{stamp}" if (root / "config.json").exists() else root / stamp
+
+
 def _latest_run(name: str) -> Path:
+    """The run of `name` written last among runs/NAME itself, the runs in it and runs/NAME-*."""
     root = runs_root() / name
-    runs = sorted([p for p in root.iterdir() if (p / "config.json").exists()], key=lambda p: p.stat().st_mtime) \
-        if root.is_dir() else []
+    places = [root, *(root.iterdir() if root.is_dir() else []),
+              *(runs_root().glob(f"{name}-*") if runs_root().is_dir() else [])]
+    runs = sorted([p for p in places if (p / "config.json").exists()],
+                  key=lambda p: (p / "config.json").stat().st_mtime)
     if not runs:
-        raise UserError(f"no run of {name} to resume under {root}; give --out DIR")
+        raise UserError(f"no run of {name} to resume under {runs_root()} ({name}, {name}/*, {name}-*); give --out DIR")
     return runs[-1]
 
 
