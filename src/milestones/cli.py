@@ -230,15 +230,9 @@ def cmd_train(args: list[str]) -> int:
                   "written): starting it again from step 0", file=sys.stderr)
             resume = False
         task = m.make_task(cfg, resume_from=finished)  # loads and checks the data before anything is written
+        lock = _RunLock(run_dir)  # before anything in the folder changes: one process trains a run
         if not resume:
             _clear_run(run_dir)
-        else:
-            done, total, unit = task.progress(ckpt.step_of(finished))
-            if done >= total:
-                print(f"milestones: {run_dir} finished at {unit} {done:,} of {total:,}: nothing to train; its "
-                      f"results follow (train on with --resume --steps N)", file=sys.stderr)
-            else:
-                print(f"milestones: resuming {run_dir} at {unit} {done:,} of {total:,}", file=sys.stderr)
         meta = {"preset": preset, "history": history}
     else:
         preset = preset or "small"
@@ -248,12 +242,14 @@ def cmd_train(args: list[str]) -> int:
         if ckpt.latest(run_dir / "ckpt") is not None:
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
         task = m.make_task(cfg)  # loads and checks the data before anything is written
+        lock = _RunLock(run_dir)
         if (run_dir / "config.json").exists():
             print(f"milestones: {run_dir} holds a run with no finished checkpoint: starting it again",
                   file=sys.stderr)
             _clear_run(run_dir)
         meta = {"preset": preset, "history": []}
-    result = train(task, run_dir, resume=resume, meta=meta)
+    with lock:
+        result = train(task, run_dir, resume=resume, meta=meta)
     if result.run_dir is not None and _is_rank0():
         shown = ", ".join(f"{k} {v:.4g}" for k, v in result.final_eval.items())
         print(f"{m.name}: step {result.step}, {shown}")
@@ -346,6 +342,55 @@ def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> tuple[dict[str, Any],
 
 def _is_rank0() -> bool:
     return os.environ.get("RANK", "0") == "0"
+
+
+class _RunLock:
+    """`run_dir/.lock`, holding the process id of the one command training the run (rank 0's): a
+    second `train` into the same folder is refused in one line instead of writing over the first's
+    files. Taken when made, released when the training ends, however it ends; a lock whose process
+    is gone (killed outright) is taken over."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        if not _is_rank0():
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise UserError(f"{run_dir} is being trained by process {pid}; wait for it to end, or give "
+                                    f"another --out (if no such process trains it, delete {self.path})") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return
+
+    def __enter__(self) -> _RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if _is_rank0():
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (on Windows, where signal 0 is not a probe, assumed so)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _default_out(name: str) -> Path:
@@ -445,6 +490,7 @@ def cmd_reproduce(args: list[str]) -> int:
                             "relu-vs-tanh, whose miniature needs CIFAR-10)")
         data = str(Path(data).expanduser().resolve())  # the claim reads it (one line if it cannot) before any run
     out = Path(o.get("out") or runs_root() / m.name / f"reproduce-{preset}{'-data' if data else ''}")
+    registry.check_packages([r for c in claims for r in c.first_runs(preset, seeds, data)])  # before any trains
     from .core.claims import ahead_of
 
     runs = _store(out, bool(o.get("fresh")))
@@ -483,6 +529,8 @@ def cmd_tour(args: list[str]) -> int:
         raise UserError("--check compares the small preset's verdicts with the references: drop --preset")
     _refuse_to_publish_changes(out)
     only = {registry.get(n.strip()).name for n in o["only"].split(",") if n.strip()} if o.get("only") else None
+    registry.check_packages([r for m in registry.historical() if m.built and (only is None or m.name in only)
+                             for c in m.claims for r in c.first_runs(preset, seeds)])  # before any trains
     runs = _store(out, bool(o.get("fresh")))
     try:
         html = tour(out, registry.historical(), runs, preset=preset, seeds=seeds, only=only, echo=_echo,

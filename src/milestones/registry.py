@@ -70,6 +70,13 @@ class Milestone:
         presets = presets_for(C.resolve(self.config_cls, overrides or {})) if presets_for else self.presets
         return C.build(self.config_cls, presets, preset, overrides)
 
+    def check_packages(self, cfg: Any) -> None:
+        """One line naming the pip command if `cfg` needs an optional package that is missing (the task
+        module's `check_packages`, where it has one)."""
+        check = getattr(self.task_module, "check_packages", None)
+        if check is not None:
+            check(cfg)
+
     def make_task(self, cfg: Any, resume_from: Path | None = None):
         """The task for `cfg`; resuming from a checkpoint, built from its files (the tokenizer)."""
         task_cls = self.task_module.TASK
@@ -164,6 +171,14 @@ def get(name: str) -> Milestone:
     if name.lower() in _BY_NAME:
         return _BY_NAME[name.lower()]
     raise UserError(f"unknown milestone {name!r}{did_you_mean(name, _BY_NAME)}; choose from {', '.join(_BY_NAME)}")
+
+
+def check_packages(runs: list[Run]) -> None:
+    """Every optional package these runs need is installed, or one line naming the first missing one's
+    pip command, before any of them trains."""
+    for run in runs:
+        m = get(run.milestone)
+        m.check_packages(m.config(run.preset, run.options))
 
 
 def built_names() -> list[str]:

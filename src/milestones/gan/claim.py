@@ -184,8 +184,9 @@ CLAIMS = [
           f"after training: at least {MIN_MODES} of the 8 modes covered (20 of 2,500 samples within 3 "
           f"standard deviations) and at least {MIN_HQ:.0%} of the samples within 3 standard deviations of a mode",
           measure_modes, budget_note="three runs of 4,000 steps of two small MLPs: 34 s on 2 cores (AMD EPYC)",
-          caption='in each panel, whether blue samples sit on all eight crosses: a panel with empty crosses is mode '
-                  'collapse, the failure this toy was built to show.',
+          caption='in each seed\'s panel, whether blue samples sit on all eight red crosses: a panel with empty '
+                  'crosses is mode collapse, the failure this toy was built to show; right: the modes covered '
+                  'over training against the rule\'s seven.',
           why=("the plain GAN mostly covers the ring, and sometimes collapses onto half of it: mode collapse is "
               "the failure this toy was built to show")),
     Claim("gan", "dcgan-digits", "DCGAN generates digits of every class",
@@ -194,7 +195,8 @@ CLAIMS = [
           "distance at initialisation, and all 10 digit classes are each at least 1% of 1,000 samples",
           measure_digits, budget_note="three runs of 2,000 steps on 8x8 digits plus a cached CNN judge: 22 s on "
                                       "2 cores (AMD EPYC)",
-          caption='left: generated digits of every class (the counts under the title); right: the Frechet distance '
+          caption='left: generated digits of every class (the classifier\'s count per class above the grid); '
+                  'right: the Frechet distance '
                   'to real digits falling by a factor of ten during training.',
           why="DCGAN learns every digit class of the 8x8 digits in 2,000 steps"),
 ]
