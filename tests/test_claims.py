@@ -9,6 +9,7 @@ that honestly does not hold in miniature says so in its reference.
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -267,3 +268,36 @@ def test_the_second_tiers_check_finds_a_verdict_or_a_number_that_disagrees():
     assert disagreements(drift, ref, "CPU B", "9") == ([], False)
     fails = evidence([True, False, False], [0.5, 1.5, 2.5])
     assert "not consistent" in disagreements(fails, ref, "CPU B", "9")[0][0]
+
+
+def _tables_that_break(text: str) -> list[str]:
+    """Every Markdown table in `text` whose rows do not all have the header's number of cells (a
+    cell's own bars escaped as \\|)."""
+    broken, header = [], None
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = line.replace("\\|", "").count("|")
+            header = cells if header is None else header
+            if cells != header:
+                broken.append(line[:120])
+        else:
+            header = None
+    return broken
+
+
+def test_every_table_the_project_writes_keeps_its_columns(tmp_path):
+    """The README (its generated blocks too), the published report, and a report of a claim whose every
+    text has a bar and a line break in it: each row of each table has the header's cells."""
+    from milestones.core import report
+    from milestones.core.claims import Evidence
+
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "README.md", root / "docs" / "tour" / "report.md"):
+        assert not _tables_that_break(path.read_text()), path
+    odd = "a | b\nc"
+    ev = Evidence(milestone="bert", claim="own-pretraining", title=odd, paper=odd, paper_value=odd, rule=odd,
+                  ours=odd, verdict="mixed (1 of 3)", holds=1, preset="small", seeds=[0, 1, 2], seconds=1.0,
+                  per_seed=[], runs=[], measurements={})
+    st = report.stamp("small", [0, 1, 2], 1.0, {"bert": [ev]})
+    text = report.markdown(registry.historical(), {"bert": [ev]}, {"bert": 1.0}, st, tmp_path)
+    assert "| 8 | bert" in text and not _tables_that_break(text)

@@ -397,7 +397,12 @@ def _default_out(name: str) -> Path:
     """A new run's folder when --out is not given: runs/NAME/TIME, or runs/NAME-TIME when runs/NAME
     is itself a run (a run is never written inside another)."""
     root, stamp = runs_root() / name, time.strftime("%Y%m%d-%H%M%S")
-    return runs_root() / f"{name}-{stamp}" if (root / "config.json").exists() else root / stamp
+    base = runs_root() / f"{name}-{stamp}" if (root / "config.json").exists() else root / stamp
+    path, n = base, 1
+    while path.exists():  # two runs started within the same second
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _latest_run(name: str) -> Path:
