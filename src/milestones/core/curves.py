@@ -107,8 +107,10 @@ def draw(runs: list[tuple[str, list[dict[str, Any]]]], watch: tuple[str, ...], p
                     ax.set_xlabel(xlabel)
         ax.set_title(key if key != "loss" or only else "losses", fontsize=11)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        handles = ax.get_legend_handles_labels()[0]
+        if handles:  # under the panel, where it covers no line
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(3, len(handles)),
+                      frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

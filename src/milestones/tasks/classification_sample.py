@@ -57,7 +57,8 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     plt = pyplot()
     cols = min(8, len(picked))
     rows = (len(picked) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 2.0 * rows + 0.5), squeeze=False,
+                             layout="constrained")  # leaves room for each row's two-line titles
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, picked.tolist()):
@@ -70,7 +71,6 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
               + ("" if right else "  WRONG"))
     fig.suptitle(f"{run.milestone} on {data.name} test examples: predicted (probability), true class; "
                  f"accuracy {acc:.1%}", fontsize=10)
-    fig.tight_layout()
     save_figure(fig, out / "predictions.png")
     print(f"predictions: {out / 'predictions.png'}")
 
