@@ -139,6 +139,7 @@ def stamp(preset: str, seeds: list[int], seconds: float, results: dict[str, list
             "versions": ", ".join(f"{k} {v}" for k, v in vs.items()),
             "cpu": f"{cpu()}, {os.cpu_count()} cores; {default_workers()} runs side by side, 1 torch thread each",
             "preset": preset, "seeds": _span(seeds), "minutes": seconds / 60,
+            "train_minutes": sum(ev.run_seconds for evs in results.values() for ev in evs) / 60,
             "smoke": preset in SMOKE_PRESETS, "command": reproduce_command("", preset, seeds), "interrupted": ""}
 
 
@@ -146,6 +147,13 @@ def _cell(text: str) -> str:
     """Text for a Markdown table's cell: a `|` in it (BERT's filled masks are joined by one) would
     end the cell."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _took(seconds: float, evs: list[Evidence]) -> str:
+    """A milestone's claims' wall time and their runs' training time: a page made from a run store
+    reads in seconds what took minutes to train."""
+    return (f"Claims took {seconds:.0f} s; their runs trained {sum(ev.run_seconds for ev in evs):.0f} s on one "
+            "core each.")
 
 
 def _time(ev: Evidence) -> str:
@@ -166,7 +174,8 @@ def _rel(path: str | None, base: Path) -> str | None:
 def _stamp_line(st: dict[str, Any]) -> str:
     commit = f", commit {st['commit']}" if st["commit"] else ""
     return (f"Measured {st['date']}{commit}; {st['versions']}; {st['cpu']}. Preset {st['preset']}, seeds "
-            f"{st['seeds']}, {st['minutes']:.1f} minutes in all. Made by `{st['command']}`.")
+            f"{st['seeds']}, {st['minutes']:.1f} minutes in all (its runs, trained now or read from a run store, "
+            f"trained {st.get('train_minutes', 0):.0f} minutes on one core each). Made by `{st['command']}`.")
 
 
 INTRO = ("Each claim states the paper's result and our rule before anything is measured; the rule is applied to "
@@ -197,7 +206,7 @@ def markdown(milestones: list[Any], results: dict[str, list[Evidence]], times: d
         if m.name not in results:
             lines.append(_absent(m, st).capitalize() + ".")
             continue
-        lines.append(f"Claims took {times[m.name]:.0f} s.{_cut(m, results, st)}")
+        lines.append(f"{_took(times[m.name], results[m.name])}{_cut(m, results, st)}")
         for ev in results[m.name]:
             lines += ["", f'<a id="{m.name}-{ev.claim}"></a>', f"### {ev.title}: {ev.verdict}", "",
                       f"- Paper: {ev.paper} ({ev.paper_value})", f"- Rule, for each seed: {ev.rule}",
@@ -292,7 +301,7 @@ def to_html(milestones: list[Any], results: dict[str, list[Evidence]], times: di
         if not evs:
             body.append(f'<p class="nb">{_absent(m, st).capitalize()}. Its claim: {e(m.claim)}</p>')
         else:
-            body.append(f"<p>Claims took {times[m.name]:.0f} s.{e(_cut(m, results, st))}</p>")
+            body.append(f"<p>{e(_took(times[m.name], evs))}{e(_cut(m, results, st))}</p>")
         for ev in evs:
             ref = ""
             if ev.reference:
