@@ -1,13 +1,14 @@
-"""Write the README's results from the claims' reference files, or check that it agrees with them.
+"""Write the results in README.md and docs/results.md from the claims' reference files, or check that
+they agree with them.
 
-    python docs/readme.py            # rewrite the marked blocks of README.md
-    python docs/readme.py --check    # exit 1, naming the blocks, when README.md differs from them
+    python docs/readme.py            # rewrite the marked blocks of both files
+    python docs/readme.py --check    # exit 1, naming the file and the blocks, when one differs from them
 
 The blocks sit between `<!-- references:NAME -->` and `<!-- /references:NAME -->`:
-- `count`: how many claims hold, are mixed and do not hold on ten seeds;
-- `table`: one row per claim (the paper's number, our rule, the verdict on seeds 0-9);
-- `numbers`: each claim's numbers on seeds 0-9, in the words its measure wrote them;
-- `machine`: where, when, with what and at which commit the references were measured.
+- README.md `count`: how many claims hold, are mixed and do not hold on ten seeds;
+- README.md `table`: one row per claim (the paper's number, our rule, the verdict on seeds 0-9);
+- docs/results.md `numbers`: each claim's numbers on seeds 0-9, in the words its measure wrote them;
+- docs/results.md `machine`: where, when, with what and at which commit the references were measured.
 Everything in them comes from src/milestones/<milestone>/references/<claim>.json and the claims, so
 no figure in them can drift from the measurements. tests/test_claims.py runs the check.
 """
@@ -21,7 +22,9 @@ from pathlib import Path
 
 from milestones import registry
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+RESULTS = ROOT / "docs" / "results.md"
 
 
 def _claims() -> list:
@@ -74,32 +77,37 @@ def machine() -> str:
 
 
 BLOCKS = {"count": count, "table": table, "numbers": numbers, "machine": machine}
+FILES = {README: ("count", "table"), RESULTS: ("numbers", "machine")}
 
 
-def render(text: str) -> str:
-    for name, make in BLOCKS.items():
+def render(text: str, names: tuple[str, ...] = tuple(BLOCKS), where: str = "README.md") -> str:
+    """`text` with the blocks `names` written afresh; each must be there."""
+    for name in names:
         pattern = re.compile(rf"(<!-- references:{name} -->)(.*?)(<!-- /references:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no block <!-- references:{name} -->")
-        body = make() if name == "count" else f"\n{make()}\n"
+            raise SystemExit(f"{where} has no block <!-- references:{name} -->")
+        body = BLOCKS[name]() if name == "count" else f"\n{BLOCKS[name]()}\n"
         text = pattern.sub(lambda mo, body=body: mo.group(1) + body + mo.group(3), text)
     return text
 
 
 def main(argv: list[str]) -> int:
-    text = README.read_text()
-    new = render(text)
-    if "--check" in argv:
-        if new != text:
-            differ = [name for name in BLOCKS
+    stale = 0
+    for path, names in FILES.items():
+        where = str(path.relative_to(ROOT))
+        text = path.read_text()
+        new = render(text, names, where)
+        if "--check" not in argv:
+            path.write_text(new)
+        elif new != text:
+            differ = [name for name in names
                       if re.search(rf"<!-- references:{name} -->(.*?)<!-- /", text, re.S).group(1)
                       != re.search(rf"<!-- references:{name} -->(.*?)<!-- /", new, re.S).group(1)]
-            print(f"README.md differs from the references in: {', '.join(differ)}; run python docs/readme.py")
-            return 1
-        print("README.md agrees with the references")
-        return 0
-    README.write_text(new)
-    return 0
+            print(f"{where} differs from the references in: {', '.join(differ)}; run python docs/readme.py")
+            stale += 1
+        else:
+            print(f"{where} agrees with the references")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -189,8 +189,8 @@ def test_a_cache_path_is_written_machine_free(tmp_path, monkeypatch):
 
 
 def test_the_readme_results_are_the_references():
-    """The README's count, results table, numbers and machine note are written from the reference
-    files (docs/readme.py): they must be what the files say now."""
+    """The README's count and results table, and docs/results.md's numbers and machine note, are written
+    from the reference files (docs/readme.py): they must be what the files say now."""
     import importlib.util
 
     from conftest import ROOT
@@ -198,8 +198,11 @@ def test_the_readme_results_are_the_references():
     spec = importlib.util.spec_from_file_location("readme", ROOT / "docs" / "readme.py")
     readme = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(readme)
-    text = (ROOT / "README.md").read_text()
-    assert readme.render(text) == text, "the README differs from the references: run python docs/readme.py"
+    assert set(readme.FILES) == {ROOT / "README.md", ROOT / "docs" / "results.md"}
+    assert sorted(n for names in readme.FILES.values() for n in names) == sorted(readme.BLOCKS)
+    for path, names in readme.FILES.items():
+        text = path.read_text()
+        assert readme.render(text, names) == text, f"{path.name} differs from the references: run python docs/readme.py"
 
 
 def test_the_published_tour_measured_todays_claims():
@@ -286,13 +289,16 @@ def _tables_that_break(text: str) -> list[str]:
 
 
 def test_every_table_the_project_writes_keeps_its_columns(tmp_path):
-    """The README (its generated blocks too), the published report, and a report of a claim whose every
-    text has a bar and a line break in it: each row of each table has the header's cells."""
+    """The README and docs/*.md (their generated blocks too), the published report, and a report of a
+    claim whose every text has a bar and a line break in it: each row of each table has the header's
+    cells."""
     from milestones.core import report
     from milestones.core.claims import Evidence
 
     root = Path(__file__).resolve().parents[1]
-    for path in (root / "README.md", root / "docs" / "tour" / "report.md"):
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md")), root / "docs" / "tour" / "report.md"]
+    assert len(pages) >= 6
+    for path in pages:
         assert not _tables_that_break(path.read_text()), path
     odd = "a | b\nc"
     ev = Evidence(milestone="bert", claim="own-pretraining", title=odd, paper=odd, paper_value=odd, rule=odd,

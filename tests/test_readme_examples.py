@@ -1,6 +1,8 @@
 """The README's commands run in order, as a newcomer would type them (as d2l's CI runs its notebooks):
-the quick-start table's pairs, then every example block, at the tiny preset where a command takes a
-preset. So an example cannot use a run no line before it made, or an option that no longer exists.
+the quick-start table's pairs, then every example block of the README and then of the pages it links
+to in docs/ (the guide, the milestones, the results, development), at the tiny preset where a command
+takes a preset. So an example cannot use a run no line before it made, or an option that no longer
+exists.
 
 Left out, each for a reason a test cannot supply: lines with the synopsis's placeholders (NAME,
 DIR, ...), lines that read the user's own files (`~/...`, `reviews.tsv`, ...), the paper preset and
@@ -21,6 +23,7 @@ from conftest import ROOT
 PLACEHOLDER = re.compile(r"\b(NAME|DIR|RUN|OUT|PNG|KEY|FINE_TUNED)\b")
 USERS_OWN = ("~/", "reviews.tsv", "notes.txt", "pairs.tsv", "--preset paper", "torchrun", "milestones tour",
              "--record", "tensorboard", "pip ", "make ")
+PAGES = ("README.md", "docs/guide.md", "docs/milestones.md", "docs/results.md", "docs/development.md")
 MAX_STEPS, MAX_SEEDS = 20, 1  # the tiny preset's scale: an example's own --steps 5000 would take minutes
 
 
@@ -39,12 +42,14 @@ def code_blocks(text: str) -> list[list[str]]:
 
 
 def readme_commands() -> list[str]:
-    """The README's `milestones` command lines in reading order: the quick-start table's, then each
-    code block's (with its shell variables), comments dropped; not the synopsis block."""
-    text = (ROOT / "README.md").read_text()
-    quick = text.split("## Five minutes", 1)[1].split("```", 1)[0]
+    """The `milestones` command lines in reading order: the README's quick-start table's, then each code
+    block's of the README and the docs pages (with its shell variables), comments dropped; not the
+    synopsis block."""
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Five minutes", 1)[1].split("```", 1)[0]
     lines = re.findall(r"`((?:echo [^`|]*\| *)?milestones [^`]+)`", quick)
-    for block in code_blocks(text):
+    blocks = [block for page in PAGES for block in code_blocks((ROOT / page).read_text())]
+    for block in blocks:
         if any("milestones info NAME" in line for line in block):
             continue  # the synopsis: placeholders, not commands
         for line in block:
@@ -116,3 +121,23 @@ def test_the_readme_commands_run_in_order(tmp_path, monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert exit_info.value.code in (0, None), f"{line}\n  ran as: {shlex.join(argv)}\n{err[-1500:]}"
     assert (tmp_path / "plain-vs-res.png").stat().st_size > 1000
+
+
+def test_every_link_in_the_readme_and_docs_leads_somewhere():
+    """Every relative link and picture of the README and the docs pages names a file that exists: the
+    README is the overview and the pages carry the rest, so a moved section cannot leave a dead link."""
+    dead = []
+    for page in PAGES:
+        path = ROOT / page
+        text = path.read_text()
+        targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'(?:href|src)="([^"]+)"', text)
+        for target in targets:
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            if not (path.parent / target.split("#")[0]).exists():
+                dead.append(f"{page}: {target}")
+    assert not dead, dead
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 250, "the README is the overview; reference material goes to docs/"
+    for page in PAGES[1:]:
+        assert f"]({page})" in readme, f"the README does not link {page}"
