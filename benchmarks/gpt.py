@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from milestones.data import text as tx  # noqa: E402
 from milestones.gpt.model import GPT, GPTConfig, flops_per_token, named  # noqa: E402
+from milestones.nn.decoding import input_major_weights  # noqa: E402
 from milestones.optim import AdamW  # noqa: E402
 from milestones.tasks.language_model import measured_peak_flops  # noqa: E402
 
@@ -170,7 +171,7 @@ def generation(args: argparse.Namespace) -> None:
         same = torch.equal(ours_gen(), theirs_gen())
         for _ in range(args.gen_repeats):
             times["ours"].append(timed(ours_gen))  # a lone call: the weights in nn.Linear's layout
-            with ours.input_major_weights():  # entered once per sampling session (the sample verb)
+            with input_major_weights(ours):  # entered once per sampling session (the sample verb)
                 times["session"].append(timed(ours_gen))
                 same = same and torch.equal(ours_gen(), theirs_gen())
             times["theirs"].append(timed(theirs_gen))

@@ -1,7 +1,7 @@
 """The house's import direction, read from the source so that it cannot rot:
 
-    errors, paths  <-  core  <-  optim, data, nn  <-  tasks  <-  the milestones  <-  registry  <-  cli
-                                                                          <-  __init__ (train, load), __main__
+    errors, paths, version  <-  core  <-  optim, data, nn  <-  tasks  <-  the milestones  <-  registry  <-  runs
+                                                                    <-  cli, __init__ (train, load)  <-  __main__
 
 A floor imports only the floors below it (and itself). A milestone imports the shared floors and
 its own files; of another milestone, only an earlier one's model.py (history builds on itself:
@@ -15,8 +15,8 @@ from milestones import registry
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "milestones"
 ORDER = {m.name: m.number for m in registry.MILESTONES}
-FLOOR = {"errors": 0, "paths": 0, "core": 1, "optim": 2, "data": 2, "nn": 2, "tasks": 3, "registry": 5,
-         "cli": 6, "__init__": 7, "__main__": 7}  # the Python API (train, load) sits on the CLI
+FLOOR = {"errors": 0, "paths": 0, "version": 0, "core": 1, "optim": 2, "data": 2, "nn": 2, "tasks": 3,
+         "registry": 5, "runs": 6, "cli": 7, "__init__": 7, "__main__": 8}  # the CLI and the Python API both call runs
 
 
 def floor(top: str) -> int:
@@ -43,10 +43,13 @@ def imports(path: Path) -> list[str]:
                 continue
             for alias in node.names:
                 sub = ".".join(parts + [alias.name])
-                out.append(sub if sub in modules else ".".join(parts))
+                # a name that is not a module comes from the module named, or from the top package's
+                # __init__ (`from .. import __version__`, `from . import load`), which sits above all
+                out.append(sub if sub in modules else ".".join(parts) or "__init__")
         elif isinstance(node, ast.Import):
-            out += [a.name.split(".", 1)[1] for a in node.names if a.name.startswith("milestones.")]
-    return [m for m in out if m]
+            out += [a.name.split(".", 1)[1] if "." in a.name else "__init__"
+                    for a in node.names if a.name == "milestones" or a.name.startswith("milestones.")]
+    return out
 
 
 def allowed(src: str, dst: str) -> bool:
@@ -78,3 +81,21 @@ def test_the_rule_itself():
     assert allowed("transformer.claim", "seq2seq.model") and not allowed("transformer.claim", "seq2seq.claim")
     assert not allowed("gan.metrics", "resnet.model")  # ResNet (2015) came after GAN (2014)
     assert allowed("registry", "gan.task") and allowed("cli", "registry")
+    assert allowed("runs", "registry") and allowed("cli", "runs") and allowed("__init__", "runs")
+    assert not allowed("runs", "cli") and not allowed("cli", "__init__") and not allowed("core.checkpoint", "__init__")
+    assert allowed("core.checkpoint", "version") and allowed("cli", "version")
+
+
+def test_a_name_imported_from_the_package_counts_as_its_init(tmp_path, monkeypatch):
+    """`from .. import __version__` or `from . import load` reads the package's __init__, which sits
+    above every floor: the reader must see it, not drop it because the name is not a module."""
+    pkg = tmp_path / "milestones"
+    (pkg / "core").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cli.py").write_text("from . import load\nfrom .core import trainer\n")
+    (pkg / "core" / "__init__.py").write_text("")
+    (pkg / "core" / "trainer.py").write_text("from .. import __version__\nimport milestones\nfrom .config import X\n")
+    (pkg / "core" / "config.py").write_text("X = 1\n")
+    monkeypatch.setitem(globals(), "PKG", pkg)  # imports() reads the package at PKG
+    assert imports(pkg / "cli.py") == ["__init__", "core.trainer"]
+    assert imports(pkg / "core" / "trainer.py") == ["__init__", "__init__", "core.config"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .version import __version__
+
 if TYPE_CHECKING:
     from .core.checkpoint import Loaded
 
-__version__ = "0.1.0"
 __all__ = ["load", "train", "__version__"]
 
 
@@ -25,12 +26,9 @@ def train(name: str, out: str | Path, preset: str = "small", resume: bool = Fals
     --preset P --FIELD VALUE ...` does (progress, checkpoints, metrics.jsonl, curves.png), and return
     the folder. Overrides name fields as the command line does, with `_` or `.`: `depth=20`,
     `lr=1e-3`, `model={"plain": True}`. A mistake raises `milestones.errors.UserError`."""
-    from .cli import cmd_train
-    from .core.config import flatten, to_args
+    from .runs import train_named
 
-    words = [name, "--out", str(out), *(["--resume"] if resume else ["--preset", preset])]
-    cmd_train(words + to_args(flatten(overrides)))
-    return Path(out)
+    return train_named(name, out, preset, resume, overrides)
 
 
 def load(path: str | Path, device: str = "cpu") -> Loaded:
@@ -40,30 +38,6 @@ def load(path: str | Path, device: str = "cpu") -> Loaded:
     `config.model` is the model's config as built (what came from the data filled in), so no
     data is needed to rebuild it. A path that is not a finished checkpoint of this program raises
     `milestones.errors.UserError` with one line saying why."""
-    import dataclasses
+    from .runs import load as load_run
 
-    import torch
-
-    from . import registry
-    from .core import checkpoint as ckpt
-    from .core import config as C
-    from .core.checkpoint import Loaded
-    from .errors import UserError
-
-    folder = ckpt.resolve(Path(path).expanduser())
-    meta = ckpt.read_meta(folder)
-    if not isinstance(meta.get("milestone"), str) or "config" not in meta or "model" not in meta:
-        raise UserError(f"{folder / 'meta.json'} does not describe a run of this version of milestones "
-                        "(no milestone, config or model); retrain it")
-    m = registry.get(meta["milestone"])
-    cfg = C.from_dict(m.config_cls, meta["config"], f"{folder / 'meta.json'} config")
-    model_cfg = C.from_dict(type(cfg.model), meta["model"], f"{folder / 'meta.json'} model")
-    cfg = dataclasses.replace(cfg, model=model_cfg)
-    try:
-        model = m.model_class(model_cfg)
-    except (ValueError, TypeError) as e:
-        raise UserError(f"cannot rebuild the model of {folder}: {e}") from None
-    dev = torch.device(device)
-    ckpt.load_weights(folder, model, dev)
-    tokenizer = m.task_module.TASK.saved_tokenizer(folder)
-    return Loaded(model.to(dev).eval(), cfg, folder, m.name, int(meta.get("step", 0)), tokenizer)
+    return load_run(path, device)

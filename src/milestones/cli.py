@@ -1,4 +1,5 @@
-"""The `milestones` command. Thin: parses the verb and its options, then calls the registry.
+"""The `milestones` command. Thin: parses the verb and its options, then calls runs.py (train: a run's
+life) or the registry (the claims, sampling, evaluation).
 
     milestones list
     milestones info NAME
@@ -17,10 +18,8 @@ mistakes are one line `milestones: error: ...` and exit status 2.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,8 +119,7 @@ def _milestone(args: list[str], verb: str, example: str):
 def _built(m: Any) -> None:
     from . import registry
 
-    if not m.built:
-        raise UserError(f"milestone {m.name!r} is not built yet; built ones: {', '.join(registry.built_names())}")
+    registry.require_built(m)
 
 
 def _parse(parser: C.ArgumentParser, args: list[str], cls: type | None = None, intermixed: bool = False) -> dict:
@@ -193,8 +191,7 @@ def cmd_info(args: list[str]) -> int:
 
 
 def cmd_train(args: list[str]) -> int:
-    from .core import checkpoint as ckpt
-    from .core.trainer import train
+    from . import runs
 
     m = _milestone(args, "train", "resnet --preset tiny")
     _built(m)
@@ -212,209 +209,8 @@ def cmd_train(args: list[str]) -> int:
         print(f"usage: milestones train {m.name} [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]\n")
         print(C.describe(m.config(preset or "small")))
         return 0
-    if resume:
-        if preset is not None:
-            raise UserError("--preset does not apply to --resume: a run keeps its own config (change a field with "
-                            "--FIELD VALUE)")
-        run_dir = Path(out) if out else _latest_run(m.name)
-        saved, saved_cfg = _saved_run(m, run_dir, "cannot resume: ")
-        cfg, changed = _resumed_config(m, saved_cfg, given)
-        preset = saved.get("preset")
-        finished = ckpt.latest(run_dir / "ckpt")
-        history = list(saved.get("history", []))
-        if changed:
-            history.append({"step": ckpt.step_of(finished) if finished else 0,
-                            "changed": {k: [C.format_value(a), C.format_value(b)] for k, (a, b) in changed.items()}})
-        if finished is None:  # killed while writing its first checkpoint: nothing to lose
-            print(f"milestones: {run_dir} has no finished checkpoint (it was stopped before its first was "
-                  "written): starting it again from step 0", file=sys.stderr)
-            resume = False
-        task = m.make_task(cfg, resume_from=finished)  # loads and checks the data before anything is written
-        lock = _RunLock(run_dir)  # before anything in the folder changes: one process trains a run
-        if not resume:
-            _clear_run(run_dir)
-        meta = {"preset": preset, "history": history}
-    else:
-        preset = preset or "small"
-        cfg = m.config(preset, given)
-        run_dir = Path(out) if out else _default_out(m.name)
-        _check_out(run_dir)
-        if ckpt.latest(run_dir / "ckpt") is not None:
-            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
-        task = m.make_task(cfg)  # loads and checks the data before anything is written
-        lock = _RunLock(run_dir)
-        if (run_dir / "config.json").exists():
-            print(f"milestones: {run_dir} holds a run with no finished checkpoint: starting it again",
-                  file=sys.stderr)
-            _clear_run(run_dir)
-        meta = {"preset": preset, "history": []}
-    with lock:
-        result = train(task, run_dir, resume=resume, meta=meta)
-    if result.run_dir is not None and _is_rank0():
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in result.final_eval.items())
-        print(f"{m.name}: step {result.step}, {shown}")
-        print(f"run folder: {result.run_dir}  (checkpoint {result.checkpoint})")
-        _after_training(m, result.run_dir, type(task).watch, task.progress(result.step)[2])
+    runs.train(m, Path(out) if out else None, preset, resume, given)
     return 0
-
-
-def _after_training(m: Any, run_dir: Path, watch: tuple[str, ...], unit: str) -> None:
-    """curves.png, and the commands to try next."""
-    from .core import curves
-
-    try:
-        path = curves.draw([(run_dir.name, curves.read_metrics(run_dir))], watch, run_dir / "curves.png",
-                           f"{m.name}: {run_dir}")
-        print(f"curves: {path}")
-    except (UserError, OSError) as e:  # a picture is never worth failing a finished run
-        print(f"milestones: no curves.png ({e})", file=sys.stderr)
-    run = shlex.quote(str(run_dir))
-    steps = [f"milestones evaluate {m.name} --run {run}"]
-    if m.sample_module is not None and getattr(m.sample_module, "applies", lambda _: True)(run_dir):
-        steps.append(f"milestones sample {m.name} --run {run}")
-    steps.append(f"milestones plot {run} OTHER_RUN ...        (overlay runs' curves)")
-    if (run_dir / "tb").is_dir():
-        steps.append(f"tensorboard --logdir {run}/tb")
-    length, what = ("--env-steps", "environment steps") if unit == "env_steps" else ("--steps", "steps")
-    steps.append(f"milestones train {m.name} --out {run} --resume {length} N   (train on, to N {what})")
-    print("next:\n" + "\n".join(f"  {c}" for c in steps))
-
-
-def _resumed_config(m: Any, saved: Any, given: dict[str, Any]) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """The saved config with the overrides a resumed run may take (the learning rate and the other
-    optimizer settings, the length of the run, the cadences, ...: the fields marked Resumable);
-    another field that would change is refused."""
-    cls = m.config_cls
-    changes = C.resolve(cls, given)
-    changed = {k: (C.get(saved, k), v) for k, v in changes.items() if C.get(saved, k) != v}
-    fixed = [k for k in changed if not C.field(cls, k).resumable]
-    if fixed:
-        k = fixed[0]
-        raise UserError(f"--{k.replace('_', '-')} cannot change when a run is resumed (it is "
-                        f"{C.format_value(changed[k][0])}); start a new run with --out to change it")
-    return C.validate(C.apply(saved, changes)), changed
-
-
-def _check_out(run_dir: Path) -> None:
-    """--out must be a folder this process can create and write."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file; give a folder for the run")
-    base = run_dir
-    while not base.exists():
-        base = base.parent
-    if not base.is_dir():
-        raise UserError(f"--out {run_dir}: {base} is a file, so no folder can be made under it")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise UserError(f"--out {run_dir}: {base} is not writable")
-    for above in run_dir.resolve().parents:
-        if (above / "config.json").is_file() and (above / "metrics.jsonl").exists():
-            raise UserError(f"--out {run_dir} lies inside the run {above}; give a folder outside it")
-
-
-def _clear_run(run_dir: Path) -> None:
-    """What a run that never finished a checkpoint left: start it again from nothing."""
-    import shutil
-
-    shutil.rmtree(run_dir / "ckpt", ignore_errors=True)
-    shutil.rmtree(run_dir / "tb", ignore_errors=True)
-    for name in ("metrics.jsonl", "config.json"):
-        (run_dir / name).unlink(missing_ok=True)
-
-
-def _saved_run(m: Any, run_dir: Path, prefix: str = "") -> tuple[dict[str, Any], Any]:
-    """The config.json of a run folder of milestone `m`, checked for shape, and its config."""
-    from .core.checkpoint import read_json
-
-    cfg_file = run_dir / "config.json"
-    try:
-        saved = read_json(cfg_file, f"{run_dir} has no config.json (is it a run folder?)")
-    except UserError as e:
-        raise UserError(f"{prefix}{e}") from None
-    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
-        raise UserError(f"{prefix}{cfg_file} is not a run's config (no 'config' mapping)")
-    if saved.get("milestone") != m.name:
-        raise UserError(f"{run_dir} is a run of {saved.get('milestone')!r}, not {m.name!r}")
-    try:
-        return saved, C.validate(C.from_dict(m.config_cls, saved["config"], str(cfg_file)))
-    except UserError as e:
-        raise UserError(f"{prefix}{cfg_file}: {e}") from None
-
-
-def _is_rank0() -> bool:
-    return os.environ.get("RANK", "0") == "0"
-
-
-class _RunLock:
-    """`run_dir/.lock`, holding the process id of the one command training the run (rank 0's): a
-    second `train` into the same folder is refused in one line instead of writing over the first's
-    files. Taken when made, released when the training ends, however it ends; a lock whose process
-    is gone (killed outright) is taken over."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / ".lock"
-        if not _is_rank0():
-            return
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
-                    raise UserError(f"{run_dir} is being trained by process {pid}; wait for it to end, or give "
-                                    f"another --out (if no such process trains it, delete {self.path})") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return
-
-    def __enter__(self) -> _RunLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if _is_rank0():
-            self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` exists (on Windows, where signal 0 is not a probe, assumed so)."""
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _default_out(name: str) -> Path:
-    """A new run's folder when --out is not given: runs/NAME/TIME, or runs/NAME-TIME when runs/NAME
-    is itself a run (a run is never written inside another)."""
-    root, stamp = runs_root() / name, time.strftime("%Y%m%d-%H%M%S")
-    base = runs_root() / f"{name}-{stamp}" if (root / "config.json").exists() else root / stamp
-    path, n = base, 1
-    while path.exists():  # two runs started within the same second
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def _latest_run(name: str) -> Path:
-    """The run of `name` written last among runs/NAME itself, the runs in it and runs/NAME-*."""
-    root = runs_root() / name
-    places = [root, *(root.iterdir() if root.is_dir() else []),
-              *(runs_root().glob(f"{name}-*") if runs_root().is_dir() else [])]
-    runs = sorted([p for p in places if (p / "config.json").exists()],
-                  key=lambda p: (p / "config.json").stat().st_mtime)
-    if not runs:
-        raise UserError(f"no run of {name} to resume under {runs_root()} ({name}, {name}/*, {name}-*); give --out DIR")
-    return runs[-1]
 
 
 def _claim_options(p: C.ArgumentParser) -> None:
@@ -626,7 +422,7 @@ def cmd_sample(args: list[str]) -> int:
 
 def _load_run(m: Any, run: str) -> Any:
     """The latest finished checkpoint of a run folder (or one checkpoint) of milestone `m`."""
-    from . import load
+    from .runs import load
 
     loaded = load(Path(run))
     if loaded.milestone != m.name:
@@ -691,7 +487,7 @@ def cmd_plot(args: list[str]) -> int:
         saved = _read_config(folder)
         name = saved.get("milestone", "")
         if name in registry.built_names():
-            watch += [k for k in registry.get(name).task_module.TASK.watch if k not in watch]
+            watch += [k for k in registry.get(name).watch if k not in watch]
         names.append(name)
         label = folder.name if [f.name for f in folders].count(folder.name) == 1 else str(folder)
         runs.append((label, rows))
@@ -761,7 +557,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0)
     if args[0] == "--version":
-        from . import __version__
+        from .version import __version__
 
         print(__version__)
         sys.exit(0)

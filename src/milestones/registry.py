@@ -4,6 +4,9 @@ A built milestone's package provides, in `task.py`:
     Config           its config dataclass (the trainer's fields, the task's, `model` and `optim`)
     PRESETS          {"tiny": {...}, "small": {...}, "paper": {...}}: overrides of Config's defaults
     TASK             its core.task.Task subclass; TASK(cfg) loads the data
+                     or, where the config picks among several tasks (bert, gpt, simclr: --objective,
+                     --dataset): make_task(cfg, resume_from), MODEL (the model class they all build),
+                     WATCH (the metrics of them all) and, for text, saved_tokenizer(folder)
 in `claim.py`:
     CLAIMS           a list of core.claims.Claim
     probe(task, result, run)   (optional) what a claim run records from the trained model
@@ -46,8 +49,7 @@ class Milestone:
     built: bool = False
 
     def _module(self, part: str) -> ModuleType:
-        if not self.built:
-            raise UserError(f"milestone {self.name!r} is not built yet; built ones: {', '.join(built_names())}")
+        require_built(self)
         return importlib.import_module(f"milestones.{self.name}.{part}")
 
     @property
@@ -78,13 +80,29 @@ class Milestone:
             check(cfg)
 
     def make_task(self, cfg: Any, resume_from: Path | None = None):
-        """The task for `cfg`; resuming from a checkpoint, built from its files (the tokenizer)."""
+        """The task for `cfg` (the task module's `make_task` where the config picks among several tasks,
+        else its TASK); resuming from a checkpoint, built from its files (the tokenizer)."""
+        make = getattr(self.task_module, "make_task", None)
+        if make is not None:
+            return make(cfg, resume_from)
         task_cls = self.task_module.TASK
         return task_cls.for_resume(cfg, resume_from) if resume_from is not None else task_cls(cfg)
 
     @property
     def model_class(self) -> type:
-        return self.task_module.TASK.model_class
+        """The model every run of this milestone builds (`MODEL`, or TASK's)."""
+        return getattr(self.task_module, "MODEL", None) or self.task_module.TASK.model_class
+
+    @property
+    def watch(self) -> tuple[str, ...]:
+        """The metrics its curves show, for any of its tasks (`WATCH`, or TASK's)."""
+        return getattr(self.task_module, "WATCH", None) or self.task_module.TASK.watch
+
+    def saved_tokenizer(self, folder: Path) -> Any:
+        """The tokenizer a checkpoint folder of this milestone holds (text milestones), or None."""
+        mod = self.task_module
+        read = getattr(mod, "saved_tokenizer", None) or getattr(getattr(mod, "TASK", None), "saved_tokenizer", None)
+        return read(folder) if read is not None else None
 
     @property
     def claim_module(self) -> ModuleType:
@@ -183,6 +201,12 @@ def check_packages(runs: list[Run]) -> None:
 
 def built_names() -> list[str]:
     return [m.name for m in MILESTONES if m.built]
+
+
+def require_built(m: Milestone) -> None:
+    """One line when `m` has no code yet."""
+    if not m.built:
+        raise UserError(f"milestone {m.name!r} is not built yet; built ones: {', '.join(built_names())}")
 
 
 def historical() -> list[Milestone]:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..core.config import Fraction, FromData, NonNegative, Positive
+from ..nn.weights import load_exactly
 
 
 @dataclass
@@ -170,11 +171,4 @@ def load_torchvision(model: AlexNet, state_dict: dict[str, torch.Tensor]) -> Non
     """
     if model.cfg.lrn or any(g != 1 for g in model.cfg.groups):
         raise ValueError("torchvision weights need the single-tower config: AlexNetConfig.torchvision()")
-    ours = model.state_dict()
-    if set(ours) != set(state_dict):
-        raise ValueError(f"key mismatch: missing {sorted(set(ours) - set(state_dict))}, "
-                         f"unexpected {sorted(set(state_dict) - set(ours))}")
-    for k, v in state_dict.items():
-        if ours[k].shape != v.shape:
-            raise ValueError(f"{k}: shape {tuple(v.shape)} does not fit ours {tuple(ours[k].shape)}")
-    model.load_state_dict(state_dict)
+    load_exactly(model, state_dict)

@@ -39,7 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, keep_model, median, pyplot, save_figure
+from ..core.claims import Claim, Context, Measured, Run, median
+from ..core.figures import pyplot, save_figure
+from ..core.store import keep_model
 from ..core.trainer import Result
 from ..data import labelled
 from ..paths import in_cache
@@ -210,7 +212,6 @@ def measure_minilm(ctx: Context) -> Measured:
         fig, ax = plt.subplots(figsize=(7, 4.4))
         _accuracy_panel(ax, ctx, acc, ("minilm", "minilm-scratch", "tf-idf"))
         ax.set_title("Pre-trained (MiniLM) vs from scratch, same architecture (cf. BERT Table 1)", fontsize=10)
-        fig.tight_layout()
         save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -244,7 +245,6 @@ def measure_own(ctx: Context) -> Measured:
         bx.legend(fontsize=8)
         bx.text(0.2, 0.8, "what it predicts:\n" + "\n".join(fills), transform=bx.transAxes,
                 fontsize=7, va="top", family="monospace", bbox=dict(facecolor="white", alpha=0.85, lw=0))
-        fig.tight_layout()
         save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -254,44 +254,55 @@ def measure_own(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("bert", "few-labels", "Pre-training then fine-tuning beats training from scratch when labels are scarce",
-          "Devlin et al. 2019 Table 1 and §5: pre-trained BERT fine-tuned on each GLUE task beats the prior state "
-          "of the art by 7.7 points on average; the gain is largest on the smallest data sets",
-          "GLUE score 80.5, 7.7 points above the prior state of the art (abstract); Table 1: BERT-large 82.1 vs "
-          "OpenAI GPT 75.1 on average",
-          f"on the docstring task (7 packages), all-MiniLM-L6-v2 fine-tuned in our BERT beats the same "
-          f"architecture from random initialisation, trained alike, by at least {MINILM_MARGIN:.0f} points of "
-          f"test accuracy at the smallest budget (16 labelled docstrings per package)",
-          measure_minilm, budget_note="six fine-tuning runs of a 6-layer BERT (20 s each) beside the next claim's "
-                                      "pre-training run (100 s): about 2 minutes on 2 cores (Intel Xeon)",
-          caption="the pre-trained model's bar far above the from-scratch one, with the bag-of-words baseline beside "
-                  "them; each dot is a seed.",
-          why=("the pre-trained network starts with features that separate the packages, so 50 steps of 8 on 112 "
-              "docstrings (3.6 epochs; the paper fine-tunes for 2-4) suffice; the same six post-LN layers from "
-              "random weights, given the same 50 steps, do not leave chance. Until the test-budget rework the "
-              "runs were 100 steps (7 epochs; the pilot on seeds 100-102 gave the same verdict at 50): then the "
-              "network from scratch reached 18.0-37.1% (median 28.7) against MiniLM's 66.6-75.7% (median 71.6), "
-              "gains +34.6 to +49.4, 10 of 10; and at 64 labels per package, measured then for the figure alone, "
-              "MiniLM 74.3-81.4% (median 78.7) vs 14.3-19.7%, with the bag of words ahead of MiniLM (82.0 vs "
-              "78.7): package names and identifiers in docstrings are strong word-level cues")),
-    Claim("bert", "own-pretraining", "Our own pre-training on the standard library helps fine-tuning",
-          "Devlin et al. 2019 §3.1 and Table 1: masked-language-model pre-training on unlabelled text (3.3 B words) "
-          "is what lifts the fine-tuned scores",
-          "GLUE average 80.5 with pre-training; Table 6: larger pre-trained models score higher on every task",
-          f"a small BERT (2 layers, hidden 128) pre-trained by masked language modelling on the standard "
-          f"library's English, then fine-tuned, beats the same model from scratch by at least {OWN_MARGIN:.0f} "
-          f"points of test accuracy at 16 labelled docstrings per package",
-          measure_own, budget_note="one pre-training run (beside the previous claim's runs) and six small "
-                                   "fine-tuning runs: about 20 s more on 2 cores (Intel Xeon)",
-          caption='left: our one-minute pre-training gives no gain over training from scratch; right: its masked-'
-                  'word loss falls but stays high, the model has learned word frequencies.',
-          why=("a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
-              "word frequencies, not language: its masked-word accuracy stays near 19% and its fillers are "
-              "function words, and fine-tuning from those weights is no better than from random ones. The "
-              "MiniLM claim shows what pre-training at scale (billions of tokens) gives the same kind of "
-              "network. Pilots on seeds 100-102 also tried 1,500 steps of 64-token sequences (MLM accuracy 22%, "
-              "+8 points on one seed), a 2,000-piece vocabulary without dropout at lr 2e-3 (21%: -3 to -9 "
-              "points), and shorter or longer fine-tuning. With a pre-training per seed (as measured until the "
-              "test-budget rework) the ten gains were -13.4 to +1.7, 0 of 10: the one seed that now passes is "
-              "fine-tuning noise around no effect, so the verdict is mixed but the claim has no support")),
+    Claim(
+        milestone="bert",
+        name="few-labels",
+        title="Pre-training then fine-tuning beats training from scratch when labels are scarce",
+        paper=("Devlin et al. 2019 Table 1 and §5: pre-trained BERT fine-tuned on each GLUE task beats the prior "
+               "state of the art by 7.7 points on average; the gain is largest on the smallest data sets"),
+        paper_value=("GLUE score 80.5, 7.7 points above the prior state of the art (abstract); Table 1: BERT-large "
+                     "82.1 vs OpenAI GPT 75.1 on average"),
+        rule=(f"on the docstring task (7 packages), all-MiniLM-L6-v2 fine-tuned in our BERT beats the same "
+              f"architecture from random initialisation, trained alike, by at least {MINILM_MARGIN:.0f} points of "
+              f"test accuracy at the smallest budget (16 labelled docstrings per package)"),
+        measure=measure_minilm,
+        budget_note=("six fine-tuning runs of a 6-layer BERT (20 s each) beside the next claim's pre-training run "
+                     "(100 s): about 2 minutes on 2 cores (Intel Xeon)"),
+        caption=("the pre-trained model's bar far above the from-scratch one, with the bag-of-words baseline beside "
+                 "them; each dot is a seed."),
+        why=("the pre-trained network starts with features that separate the packages, so 50 steps of 8 on 112 "
+             "docstrings (3.6 epochs; the paper fine-tunes for 2-4) suffice; the same six post-LN layers from random "
+             "weights, given the same 50 steps, do not leave chance. Until the test-budget rework the runs were 100 "
+             "steps (7 epochs; the pilot on seeds 100-102 gave the same verdict at 50): then the network from scratch "
+             "reached 18.0-37.1% (median 28.7) against MiniLM's 66.6-75.7% (median 71.6), gains +34.6 to +49.4, 10 of "
+             "10; and at 64 labels per package, measured then for the figure alone, MiniLM 74.3-81.4% (median 78.7) "
+             "vs 14.3-19.7%, with the bag of words ahead of MiniLM (82.0 vs 78.7): package names and identifiers in "
+             "docstrings are strong word-level cues"),
+    ),
+    Claim(
+        milestone="bert",
+        name="own-pretraining",
+        title="Our own pre-training on the standard library helps fine-tuning",
+        paper=("Devlin et al. 2019 §3.1 and Table 1: masked-language-model pre-training on unlabelled text (3.3 B "
+               "words) is what lifts the fine-tuned scores"),
+        paper_value=("GLUE average 80.5 with pre-training; Table 6: larger pre-trained models score higher on every "
+                     "task"),
+        rule=(f"a small BERT (2 layers, hidden 128) pre-trained by masked language modelling on the standard "
+              f"library's English, then fine-tuned, beats the same model from scratch by at least {OWN_MARGIN:.0f} "
+              f"points of test accuracy at 16 labelled docstrings per package"),
+        measure=measure_own,
+        budget_note=("one pre-training run (beside the previous claim's runs) and six small fine-tuning runs: about "
+                     "20 s more on 2 cores (Intel Xeon)"),
+        caption=("left: our one-minute pre-training gives no gain over training from scratch; right: its masked-word "
+                 "loss falls but stays high, the model has learned word frequencies."),
+        why=("a minute of one core (1,000 steps of 64 sequences of 32 tokens, about 2 M tokens) teaches the model "
+             "word frequencies, not language: its masked-word accuracy stays near 19% and its fillers are function "
+             "words, and fine-tuning from those weights is no better than from random ones. The MiniLM claim shows "
+             "what pre-training at scale (billions of tokens) gives the same kind of network. Pilots on seeds 100-102 "
+             "also tried 1,500 steps of 64-token sequences (MLM accuracy 22%, +8 points on one seed), a 2,000-piece "
+             "vocabulary without dropout at lr 2e-3 (21%: -3 to -9 points), and shorter or longer fine-tuning. With a "
+             "pre-training per seed (as measured until the test-budget rework) the ten gains were -13.4 to +1.7, 0 of "
+             "10: the one seed that now passes is fine-tuning noise around no effect, so the verdict is mixed but the "
+             "claim has no support"),
+    ),
 ]

@@ -158,40 +158,35 @@ def english(cfg: Config) -> tuple[list[str], list[str]]:
     return docs[:cut], docs[cut:]
 
 
-class BertTask:
-    """`TASK(cfg)`: pre-training or fine-tuning, as `--objective` says."""
-
-    name = "bert"
-    watch = ("loss", "mlm_acc", "val_loss", "val_mlm_acc", "test_acc")  # both kinds', for `milestones plot`
-    model_class = Bert
-
-    def __new__(cls, cfg: Config, tokenizer: Any = None, source: Source | None = None) -> Any:
-        task_cls = Pretraining if cfg.objective == "mlm" else FineTuning
-        return task_cls(cfg, tokenizer, source)
-
-    @classmethod
-    def for_resume(cls, cfg: Config, checkpoint: Path) -> Any:
-        """A resumed run reads its own tokenizer, and its model's sizes from the checkpoint."""
-        tok = tx.load_tokenizer(checkpoint / TOKENIZER_FILE) if (checkpoint / TOKENIZER_FILE).exists() else None
-        source = None
-        if cfg.init_from:
-            model_cfg = ckpt.read_model_config(checkpoint, ckpt.read_meta(checkpoint), BertConfig)
-            source = Source(model_cfg, {}, tok)  # type: ignore[arg-type]
-        return cls(cfg, tok, source)
-
-    @classmethod
-    def saved_tokenizer(cls, folder: Path) -> Any:
-        return tx.load_tokenizer(folder / TOKENIZER_FILE) if (folder / TOKENIZER_FILE).exists() else None
+MODEL = Bert
+WATCH = ("loss", "mlm_acc", "val_loss", "val_mlm_acc", "test_acc")  # both objectives', for `milestones plot`
 
 
-class _Common:
-    """What both objectives share: the tokenizer, `--init-from`, the model's config, the files."""
+def make_task(cfg: Config, resume_from: Path | None = None) -> Pretraining | FineTuning:
+    """Pre-training or fine-tuning, as `--objective` says. Resumed from a checkpoint, the run reads
+    its own tokenizer, and its model's sizes from the checkpoint rather than from `--init-from`."""
+    task_cls = Pretraining if cfg.objective == "mlm" else FineTuning
+    if resume_from is None:
+        return task_cls(cfg)
+    tok = saved_tokenizer(resume_from)
+    source = None
+    if cfg.init_from:
+        model_cfg = ckpt.read_model_config(resume_from, ckpt.read_meta(resume_from), BertConfig)
+        source = Source(model_cfg, {}, tok)  # type: ignore[arg-type]
+    return task_cls(cfg, tok, source)
 
-    name = "bert"
-    model_class = Bert
-    cfg: Config
 
-    def _start(self, cfg: Config, tokenizer: Any, source: Source | None) -> None:
+def saved_tokenizer(folder: Path) -> Any:
+    """The tokenizer a checkpoint folder holds, for `milestones.load`."""
+    return tx.load_tokenizer(folder / TOKENIZER_FILE) if (folder / TOKENIZER_FILE).exists() else None
+
+
+class Start:
+    """What both objectives start from: the tokenizer and `--init-from`'s weights, and from them the
+    model's config, the model, and the files a checkpoint keeps (the tasks in tasks/ call these)."""
+
+    def __init__(self, cfg: Config, tokenizer: Any, source: Source | None):
+        self.cfg = cfg
         self.source = source or (load_source(cfg.init_from, cfg.cased if cfg.cased else None)
                                  if cfg.init_from else None)
         if tokenizer is None and self.source is not None:
@@ -200,20 +195,17 @@ class _Common:
             tokenizer = hf_tokenizer(minilm_folder("--vocab-file"))
         elif tokenizer is None and cfg.vocab_file:
             tokenizer = tx.WordPieceTokenizer.from_vocab(cfg.vocab_file, lowercase=not cfg.cased)
-        self.tok = tokenizer
+        self.tok = tokenizer  # None until a task trains its WordPiece
         max_len = self.source.model_config.max_len if self.source else cfg.model.max_len
         if cfg.seq_len > max_len:
             raise UserError(f"--seq-len {cfg.seq_len} is longer than the model's {max_len} positions")
 
-    def n_classes(self) -> int:
-        return 0
-
-    def model_config(self) -> BertConfig:
+    def model_config(self, n_classes: int) -> BertConfig:
         base = self.source.model_config if self.source else replace(self.cfg.model, vocab_size=self.tok.vocab_size)
-        return replace(base, dropout=self.cfg.model.dropout, n_classes=self.n_classes())
+        return replace(base, dropout=self.cfg.model.dropout, n_classes=n_classes)
 
-    def build_model(self) -> Bert:
-        model = Bert(self.model_config())
+    def build(self, n_classes: int) -> Bert:
+        model = Bert(self.model_config(n_classes))
         if self.source is not None and self.source.state:
             state = {k: v for k, v in self.source.state.items() if not k.startswith("classifier.")}
             missing, unexpected = model.load_state_dict(state, strict=False)
@@ -221,22 +213,25 @@ class _Common:
             if fresh or unexpected:
                 raise UserError(f"--init-from {self.cfg.init_from}: weights do not fit "
                                 f"({(fresh or unexpected)[0]})")
-        return self.freeze_unused(model)  # type: ignore[attr-defined]
+        return model
 
-    def save_files(self, folder: Path) -> None:
+    def save_files(self, folder: Path, labels: list[str] | None) -> None:
         self.tok.save(folder / TOKENIZER_FILE)
-        if getattr(self, "labels", None):
-            (folder / "labels.json").write_text(json.dumps(self.labels))
+        if labels:
+            (folder / "labels.json").write_text(json.dumps(labels))
 
 
-class Pretraining(_Common, MaskedLMTask):
+class Pretraining(MaskedLMTask):
+    name = "bert"
+    model_class = Bert
+
     def __init__(self, cfg: Config, tokenizer: Any = None, source: Source | None = None):
-        MaskedLMTask.__init__(self, cfg)
-        self._start(cfg, tokenizer, source)
+        super().__init__(cfg)
+        self.start = Start(cfg, tokenizer, source)
         docs, held_out = english(cfg)
-        if self.tok is None:
-            self.tok = tx.trained_wordpiece(docs, cfg.vocab, lowercase=not cfg.cased)
-        tok = self.tok
+        if self.start.tok is None:
+            self.start.tok = tx.trained_wordpiece(docs, cfg.vocab, lowercase=not cfg.cased)
+        tok = self.tok = self.start.tok
 
         def packed(part: list[str]) -> Any:
             sents = [tx.sentences(d) for d in part]
@@ -252,10 +247,13 @@ class Pretraining(_Common, MaskedLMTask):
         self.setup(train, val, tok)
 
 
-class FineTuning(_Common, TextClassificationTask):
+class FineTuning(TextClassificationTask):
+    name = "bert"
+    model_class = Bert
+
     def __init__(self, cfg: Config, tokenizer: Any = None, source: Source | None = None):
-        TextClassificationTask.__init__(self, cfg)
-        self._start(cfg, tokenizer, source)
+        super().__init__(cfg)
+        self.start = Start(cfg, tokenizer, source)
         if cfg.data:
             train, test = labelled.hold_out(labelled.read_tsv(cfg.data), cfg.data)
             where = cfg.data
@@ -264,12 +262,8 @@ class FineTuning(_Common, TextClassificationTask):
             where = "the docstring task"
         if cfg.labels_per_class:
             train = labelled.per_class(train, cfg.labels_per_class, cfg.seed, where)
-        if self.tok is None:  # no model to start from: the WordPiece pre-training would train
-            self.tok = tx.trained_wordpiece(english(cfg)[0], cfg.vocab, lowercase=not cfg.cased)
+        if self.start.tok is None:  # no model to start from: the WordPiece pre-training would train
+            self.start.tok = tx.trained_wordpiece(english(cfg)[0], cfg.vocab, lowercase=not cfg.cased)
+        self.tok = self.start.tok
         self.setup(train, test, self.tok)
 
-    def n_classes(self) -> int:
-        return len(self.labels)
-
-
-TASK = BertTask

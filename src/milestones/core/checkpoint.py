@@ -87,7 +87,7 @@ def _as_tuple(x: Any) -> Any:
 def versions() -> dict[str, str]:
     import safetensors
 
-    from .. import __version__
+    from ..version import __version__
 
     return {"milestones": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
             "safetensors": safetensors.__version__, "numpy": np.__version__}

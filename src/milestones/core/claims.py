@@ -19,12 +19,10 @@ OMP_NUM_THREADS=1, which gives the same numbers bit for bit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import shlex
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import flatten, to_args
+from .logging import series as logged_series
 from .pool import Progress, default_workers
 from .references import Reference, verdict_of
 from .references import load as load_reference
@@ -81,43 +80,9 @@ class _Asked(Exception):
         self.runs = runs
 
 
-def kept_model_folder(run: Run) -> Path:
-    """Where `keep_model` leaves a claim run's model: a folder in the data cache named by the run's
-    milestone, seed and a hash of its command."""
-    from ..paths import cache_dir
-
-    key = hashlib.sha256(run.command().encode()).hexdigest()[:16]
-    return cache_dir() / f"{run.milestone}-kept" / f"seed{run.seed}-{key}"
-
-
-def keep_model(task: Any, result: Any, run: Run) -> Path:
-    """Save a claim run's trained model as a checkpoint (what `milestones train --out` writes), for
-    later runs to start from (`--init-from`, a pre-training run's fine-tuning runs). Written anew by
-    every run, atomically: a folder left by older code is replaced."""
-    from . import checkpoint as ckpt
-    from .config import to_dict
-
-    folder = kept_model_folder(run)
-    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    meta = {"milestone": run.milestone, "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
-            "command": run.command()}
-    ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
-    if folder.exists():
-        os.replace(folder, old)
-    try:
-        os.rename(work, folder)
-    except OSError:  # another process saved the same run at the same moment: the same weights
-        shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
-
-
 def series(record: Record, key: str, split: str = "train") -> tuple[list[int], list[float]]:
-    """(steps, values) of one logged metric of a run."""
-    rows = [r for r in record["history"] if r["split"] == split and key in r]
-    return [r["step"] for r in rows], [r[key] for r in rows]
+    """(steps, values) of one logged metric of a claim run's record."""
+    return logged_series(record["history"], key, split)
 
 
 @dataclass
@@ -394,26 +359,3 @@ def _span(seeds: list[int]) -> str:
 
 def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures.
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
-    """Write a figure atomically (a temporary file renamed into place), make its folder, close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    pyplot().close(fig)
-    tmp.replace(path)
-    return path

@@ -75,7 +75,7 @@ def _smooth(ys: list[float]) -> list[float]:
 def draw(runs: list[tuple[str, list[dict[str, Any]]]], watch: tuple[str, ...], path: Path, title: str = "",
          only: list[str] | None = None) -> Path:
     """Draw the runs' curves, one panel per metric, one colour per run; written atomically."""
-    from .claims import pyplot, save_figure
+    from .figures import pyplot, save_figure
 
     keys = panels([rows for _, rows in runs], watch, only)
     if not keys:
@@ -113,5 +113,4 @@ def draw(runs: list[tuple[str, list[dict[str, Any]]]], watch: tuple[str, ...], p
                       frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
     return save_figure(fig, path)

@@ -18,6 +18,13 @@ from typing import Any
 from tqdm import tqdm
 
 
+def series(rows: list[dict[str, Any]], key: str, split: str = "train") -> tuple[list[int], list[float]]:
+    """(steps, values) of one logged metric among a run's rows (metrics.jsonl's, or a Result's history):
+    the rows of `split` ("train" or "eval") that have `key`."""
+    kept = [r for r in rows if r["split"] == split and key in r]
+    return [r["step"] for r in kept], [r[key] for r in kept]
+
+
 class RunLogger:
     """Writes what a training run measured. Silent and file-less when `enabled` is False."""
 

@@ -137,3 +137,40 @@ class RunStore:
         record = as_json(record | {"made": {"torch": torch.__version__, "commit": commit()}})
         _write_atomic(self.path(record["command"]), json.dumps(record))
         return record
+
+
+# ---------------------------------------------------------------------------------------------
+# Kept models: a claim run's trained model, for later runs to start from.
+
+
+def kept_model_folder(run: Any) -> Path:
+    """Where `keep_model` leaves a claim run's model (`run`: a claims.Run): a folder in the data cache
+    named by the run's milestone, seed and a hash of its command."""
+    from ..paths import cache_dir
+
+    key = hashlib.sha256(run.command().encode()).hexdigest()[:16]
+    return cache_dir() / f"{run.milestone}-kept" / f"seed{run.seed}-{key}"
+
+
+def keep_model(task: Any, result: Any, run: Any) -> Path:
+    """Save a claim run's trained model as a checkpoint (what `milestones train --out` writes), for
+    later runs to start from (`--init-from`, a pre-training run's fine-tuning runs). Written anew by
+    every run, atomically: a folder left by older code is replaced."""
+    from . import checkpoint as ckpt
+    from .config import to_dict
+
+    folder = kept_model_folder(run)
+    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    meta = {"milestone": run.milestone, "config": to_dict(task.cfg), "model": to_dict(task.model_config()),
+            "command": run.command()}
+    ckpt.save(work / "ckpt", result.step, result.model, {}, meta, extra=task.save_files)
+    if folder.exists():
+        os.replace(folder, old)
+    try:
+        os.rename(work, folder)
+    except OSError:  # another process saved the same run at the same moment: the same weights
+        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder

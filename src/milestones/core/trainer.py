@@ -35,7 +35,7 @@ from ..errors import UserError
 from . import checkpoint as ckpt
 from . import distributed
 from .config import RunConfig, to_dict
-from .logging import RunLogger
+from .logging import RunLogger, series
 from .task import Shard, Task, to_device
 
 
@@ -65,8 +65,7 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def series(self, key: str, split: str = "train") -> tuple[list[int], list[float]]:
-        rows = [r for r in self.history if r["split"] == split and key in r]
-        return [r["step"] for r in rows], [r[key] for r in rows]
+        return series(self.history, key, split)
 
 
 def pick_device(name: str) -> torch.device:

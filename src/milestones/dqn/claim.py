@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median
+from ..core.figures import pyplot, save_figure
 from .task import play
 
 TARGET = 475.0
@@ -82,9 +83,7 @@ def _curve_figure(curves: dict[str, list[list[tuple[int, float]]]], random_retur
     ax.set_ylabel("mean evaluation return")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def measure_learns(ctx: Context) -> Measured:
@@ -132,31 +131,38 @@ def measure_ablation(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("dqn", "learns-cartpole", "DQN learns control from reward alone",
-          "Nature 2015, Fig. 3 and Extended Data Table 2: one network learns 49 Atari games from pixels "
-          "and score, at human level in 29; here CartPole-v1, whose best return is 500",
-          "human-level on 29 of 49 games",
-          f"the mean evaluation return (10 episodes, epsilon 0.05) reaches {TARGET:.0f} within the run's budget of "
-          "at most 100,000 environment steps",
-          measure_learns,
-          budget_note="three runs of 50,000 environment steps and 6,112 updates each: 20 s on 2 cores "
-                      "(AMD EPYC)",
-          caption="the thick median line, far above a random policy's return (the dotted line, about 22) from the "
-                  "first evaluation, climbing to the dashed 475 line in the second half of the run, and the thin "
-                  "per-seed lines that reach 500 and fall back: DQN's known instability.",
-          why=("DQN on CartPole is unstable: runs reach 500 and fall back, and three seeds in ten do not reach 475 "
-              "within our 50,000 steps (the rule allows 100,000; the budget is what the tests can afford)")),
-    Claim("dqn", "ablation", "Experience replay and the target network both matter",
-          "Nature 2015, Extended Data Table 3: removing replay or the target network cuts scores sharply "
-          "(Breakout 316.8 with both, 240.7 without the target network, 10.2 without replay)",
-          "316.8 vs 240.7 / 10.2",
-          "at the same budget, the full DQN's score (mean evaluation return over the second half of "
-          "training) exceeds both the no-replay and the no-target variants'",
-          measure_ablation,
-          budget_note="six more runs (two variants, three seeds) besides the full runs of the first claim: "
-                      "30 s on 2 cores (AMD EPYC)",
-          caption='the blue full agent above the red one without replay, and the orange one without a target network'
-                  ' flat at the bottom, where its Q-values diverged.',
-          why=("without a target network the Q-values diverge and the policy collapses in every seed; without "
-              "replay the return is lower in 9 of 10 (in seed 4 the full run collapsed late)")),
+    Claim(
+        milestone="dqn",
+        name="learns-cartpole",
+        title="DQN learns control from reward alone",
+        paper=("Nature 2015, Fig. 3 and Extended Data Table 2: one network learns 49 Atari games from pixels and "
+               "score, at human level in 29; here CartPole-v1, whose best return is 500"),
+        paper_value="human-level on 29 of 49 games",
+        rule=(f"the mean evaluation return (10 episodes, epsilon 0.05) reaches {TARGET:.0f} within the run's budget of "
+              "at most 100,000 environment steps"),
+        measure=measure_learns,
+        budget_note="three runs of 50,000 environment steps and 6,112 updates each: 20 s on 2 cores (AMD EPYC)",
+        caption=("the thick median line, far above a random policy's return (the dotted line, about 22) from the "
+                 "first evaluation, climbing to the dashed 475 line in the second half of the run, and the thin "
+                 "per-seed lines that reach 500 and fall back: DQN's known instability."),
+        why=("DQN on CartPole is unstable: runs reach 500 and fall back, and three seeds in ten do not reach 475 "
+             "within our 50,000 steps (the rule allows 100,000; the budget is what the tests can afford)"),
+    ),
+    Claim(
+        milestone="dqn",
+        name="ablation",
+        title="Experience replay and the target network both matter",
+        paper=("Nature 2015, Extended Data Table 3: removing replay or the target network cuts scores sharply "
+               "(Breakout 316.8 with both, 240.7 without the target network, 10.2 without replay)"),
+        paper_value="316.8 vs 240.7 / 10.2",
+        rule=("at the same budget, the full DQN's score (mean evaluation return over the second half of training) "
+              "exceeds both the no-replay and the no-target variants'"),
+        measure=measure_ablation,
+        budget_note=("six more runs (two variants, three seeds) besides the full runs of the first claim: 30 s on 2 "
+                     "cores (AMD EPYC)"),
+        caption=("the blue full agent above the red one without replay, and the orange one without a target network "
+                 "flat at the bottom, where its Q-values diverged."),
+        why=("without a target network the Q-values diverge and the policy collapses in every seed; without replay "
+             "the return is lower in 9 of 10 (in seed 4 the full run collapsed late)"),
+    ),
 ]

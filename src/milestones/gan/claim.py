@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median
+from ..core.figures import pyplot, save_figure
 from ..core.trainer import Result, seed_everything
 from ..data import images, mixtures
 from . import metrics
@@ -105,9 +106,7 @@ def measure_modes(ctx: Context) -> Measured:
         ax.set_ylabel("modes covered")
         ax.legend(fontsize=7)
         fig.suptitle("The 2014 GAN on 8 Gaussians: generated samples (blue) and the modes (x)", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"curves": [{"seed": seed, "steps": _evals(r, "modes")[0],
@@ -166,9 +165,7 @@ def measure_digits(ctx: Context) -> Measured:
         a1.set_ylabel("classifier-feature Frechet distance")
         a1.legend(fontsize=8)
         fig.suptitle(f"DCGAN on {dataset}: samples and the distance to the real digits over training", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"metric": "Frechet distance in the 64-d features of a small CNN digit classifier "
@@ -178,25 +175,35 @@ def measure_digits(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("gan", "covers-the-modes", "The original GAN learns all modes of a mixture",
-          "2014 §4-5: G recovers the data distribution at the global optimum; mode collapse is the known failure "
-          "(Metz et al. 2017 Fig. 1, on 8 Gaussians)", "the data distribution is learned, not one mode",
-          f"after training: at least {MIN_MODES} of the 8 modes covered (20 of 2,500 samples within 3 "
-          f"standard deviations) and at least {MIN_HQ:.0%} of the samples within 3 standard deviations of a mode",
-          measure_modes, budget_note="three runs of 4,000 steps of two small MLPs: 34 s on 2 cores (AMD EPYC)",
-          caption='in each seed\'s panel, whether blue samples sit on all eight red crosses: a panel with empty '
-                  'crosses is mode collapse, the failure this toy was built to show; right: the modes covered '
-                  'over training against the rule\'s seven.',
-          why=("the plain GAN mostly covers the ring, and sometimes collapses onto half of it: mode collapse is "
-              "the failure this toy was built to show")),
-    Claim("gan", "dcgan-digits", "DCGAN generates digits of every class",
-          "DCGAN §6, Figs. 2-3: samples of every kind in the data; no mode collapse", "digits a classifier recognises",
-          f"the classifier-feature Frechet distance after training is at most {MAX_FD_RATIO:g} of the "
-          "distance at initialisation, and all 10 digit classes are each at least 1% of 1,000 samples",
-          measure_digits, budget_note="three runs of 2,000 steps on 8x8 digits plus a cached CNN judge: 22 s on "
-                                      "2 cores (AMD EPYC)",
-          caption='left: generated digits of every class (the classifier\'s count per class above the grid); '
-                  'right: the Frechet distance '
-                  'to real digits falling by a factor of ten during training.',
-          why="DCGAN learns every digit class of the 8x8 digits in 2,000 steps"),
+    Claim(
+        milestone="gan",
+        name="covers-the-modes",
+        title="The original GAN learns all modes of a mixture",
+        paper=("2014 §4-5: G recovers the data distribution at the global optimum; mode collapse is the known failure "
+               "(Metz et al. 2017 Fig. 1, on 8 Gaussians)"),
+        paper_value="the data distribution is learned, not one mode",
+        rule=(f"after training: at least {MIN_MODES} of the 8 modes covered (20 of 2,500 samples within 3 "
+              f"standard deviations) and at least {MIN_HQ:.0%} of the samples within 3 standard deviations of a mode"),
+        measure=measure_modes,
+        budget_note="three runs of 4,000 steps of two small MLPs: 34 s on 2 cores (AMD EPYC)",
+        caption=("in each seed's panel, whether blue samples sit on all eight red crosses: a panel with empty crosses "
+                 "is mode collapse, the failure this toy was built to show; right: the modes covered over training "
+                 "against the rule's seven."),
+        why=("the plain GAN mostly covers the ring, and sometimes collapses onto half of it: mode collapse is the "
+             "failure this toy was built to show"),
+    ),
+    Claim(
+        milestone="gan",
+        name="dcgan-digits",
+        title="DCGAN generates digits of every class",
+        paper="DCGAN §6, Figs. 2-3: samples of every kind in the data; no mode collapse",
+        paper_value="digits a classifier recognises",
+        rule=(f"the classifier-feature Frechet distance after training is at most {MAX_FD_RATIO:g} of the "
+              "distance at initialisation, and all 10 digit classes are each at least 1% of 1,000 samples"),
+        measure=measure_digits,
+        budget_note="three runs of 2,000 steps on 8x8 digits plus a cached CNN judge: 22 s on 2 cores (AMD EPYC)",
+        caption=("left: generated digits of every class (the classifier's count per class above the grid); right: the "
+                 "Frechet distance to real digits falling by a factor of ten during training."),
+        why="DCGAN learns every digit class of the 8x8 digits in 2,000 steps",
+    ),
 ]

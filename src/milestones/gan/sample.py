@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from ..core.checkpoint import Loaded
-from ..core.claims import pyplot, save_figure
+from ..core.figures import pyplot, save_figure
 from . import metrics
 from .task import GANTask
 
@@ -87,7 +87,6 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
             ax.legend(fontsize=8, loc="upper right")
             ax.set_title(f"{task.mixture.name}: {m['modes']:.0f}/{task.mixture.n_modes} modes, "
                          f"{m['hq']:.0%} high quality")
-            fig.tight_layout()
             path = save_figure(fig, out / "scatter.png")
             print(f"{task.mixture.name}: {m['modes']:.0f} of {task.mixture.n_modes} modes covered, "
                   f"{m['hq']:.1%} of {n} samples high quality")

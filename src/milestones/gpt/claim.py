@@ -122,7 +122,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot, save_figure
+from ..core.claims import Claim, Context, Measured, Run, median
+from ..core.figures import pyplot, save_figure
 from ..core.trainer import Result
 from .model import count_parameters
 
@@ -241,7 +242,6 @@ def measure_scaling(ctx: Context) -> Measured:
         ax.set_title(f"Loss falls smoothly with model size ({tokens / 1e3:.0f}k tokens each; cf. GPT-3 Fig. 3.1)",
                      fontsize=10)
         ax.legend(fontsize=8)
-        fig.tight_layout()
         save_figure(fig, path)
 
     first = ctx.seeds[0]
@@ -332,7 +332,6 @@ def measure_few_shot(ctx: Context) -> Measured:
         bx.set_ylabel("one-shot accuracy beyond counting (points)")
         bx.set_title("One-shot accuracy beyond counting appears with size", fontsize=10)
         bx.legend(fontsize=8)
-        fig.tight_layout()
         save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -427,7 +426,6 @@ def measure_induction(ctx: Context) -> Measured:
             bx.set_xlabel("attended position")
             bx.set_ylabel("query position (dashes: the copy)")
             bx.set_title(f"{what} (head {example[key + '_head']}, seed {shown})", fontsize=10)
-        fig.tight_layout()
         save_figure(fig, path)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -447,68 +445,79 @@ def _phase_change(history: list[dict[str, Any]], chance: float) -> int | None:
 
 
 CLAIMS = [
-    Claim("gpt", "scaling", "Loss falls smoothly with scale",
-          "Brown et al. 2020 §3, Fig. 3.1 (after Kaplan et al. 2020): validation loss follows a power law in "
-          "model size over more than two orders of magnitude",
-          "L = 2.57 C^-0.048 in compute; Kaplan et al.: L(N) = (N / 8.8e13)^-0.076",
-          f"on the standard library's characters, five 2-layer models (widths 16 to 128) trained on the same "
-          f"tokens: validation loss falls strictly with parameters, and a power law L = a N^-alpha + c fitted "
-          f"to the seed's losses has alpha > 0 and R^2 >= {MIN_R2}",
-          measure_scaling, budget_note="fifteen runs (five widths, three seeds): about 60 s on 2 cores (AMD EPYC)",
-          caption='the dots falling in a straight-ish line on log axes as the parameter count grows, and the fitted '
-                  'power law with its floor running through them.',
-          why=("at a fixed 410k characters each doubling of width lowers the validation loss, and a power law "
-               "with a floor fits the five sizes; the exponent varies with the seed because five points over 1.8 "
-               "decades constrain alpha and the floor together loosely, and the larger models are still "
-               "improving, so the law bends less than it would at convergence (Kaplan et al.'s 0.076 is for "
-               "models trained much longer)")),
-    Claim("gpt", "few-shot-scale", "Few-shot ability grows with scale",
-          "Brown et al. 2020 §1, Fig. 1.2 and §3: larger models make increasingly efficient use of in-context "
-          "information; the gap between zero-shot and few-shot accuracy grows with model size",
-          "Fig. 1.2 (removing random symbols from a word, 0 to 100 examples in the context): the 175B model's "
-          "accuracy climbs steeply with examples, the 13B model's less, the 1.3B model's barely",
-          f"on sequences of {FS_PAIRS} pairs of fresh random {FS_KEYS}-key to {FS_VALUES}-value mappings, four "
-          f"2-layer models (widths 16 to 128) trained alike: zero-shot accuracy within {ZERO_SHOT_SLACK:.0f} "
-          f"points of chance ({100 / FS_VALUES:.1f}%) for every size, one-shot accuracy beyond what counting the "
-          f"values seen gives rising with size (no size more than {NOISE:.0f} points below the next smaller), and "
-          f"the largest model's at least {MIN_SPREAD:.0f} points above the smallest's",
-          measure_few_shot,
-          budget_note="twelve runs (four widths, three seeds): about 2.5 minutes on 2 cores (Intel Xeon)",
-          caption="left: GPT-3 Fig. 1.2's plot, accuracy against examples in the context, one line per size, "
-                  "with the dashed line a reader that only counts the values would reach; right: how far "
-                  "each size's one-shot accuracy rises above counting.",
-          why=("all four sizes start at chance and climb with examples in the context, the larger ones higher. "
-               "At s shots the answer has been seen s times, so a reader that ignores the keys and guesses the "
-               "value seen most often already scores 36% at one shot: the two smaller models sit on that "
-               "line, width 64 leaves it on some seeds and width 128 on every seed. Unlike GPT-3's smooth "
-               "curves ours jump: a model leaves the counting plateau abruptly, or not within the budget")),
-    Claim("gpt", "induction", "Induction heads need two layers",
-          "Olsson et al. 2022 (In-context Learning and Induction Heads), after Elhage et al. 2021: attention-only "
-          "models of two or more layers form induction heads, in a sudden phase change early in training, and "
-          "then copy repeated random tokens; one-layer models cannot",
-          "Elhage et al. 2021: on repeated random tokens the 2-layer attention-only model's loss on the second "
-          "copy falls far below the 1-layer model's, which stays near the unigram level",
-          f"on random tokens (vocabulary {INDUCTION['small']['vocab']}, sequences of "
-          f"{INDUCTION['small']['length']}) in which a segment of {INDUCTION['small']['repeat'][0]} to "
-          f"{INDUCTION['small']['repeat'][1]} tokens recurs at a random later offset, a 1- and a 2-layer "
-          f"attention-only model trained alike ({INDUCTION['small']['steps']:,} steps): the 2-layer model's "
-          f"accuracy on the repeated tokens after the first at least {MIN_COPY:.0f}% and at least "
-          f"{MIN_GAP:.0f} points above the 1-layer model's",
-          measure_induction,
-          budget_note="six runs (1 and 2 layers, three seeds): about 5 minutes on 2 cores (AMD EPYC)",
-          caption="left: the loss on the repeated tokens, on a plateau, then falling for two layers (the phase "
-                  "change, each seed's marked with a circle: abrupt on most seeds, a slower climb on some) and "
-                  "never for one; middle and right: on one held-out sequence, a layer-1 "
-                  "head attending one position back (where the first occurrences lie), and a layer-2 head "
-                  "attending, from inside the copy, to the token after the earlier occurrence of the current "
-                  "one: a diagonal in the copy's rows, the lag to the left of the main one.",
-          why=("both depths first sit on a plateau (21-23% on the repeated tokens, by predicting tokens already "
-               "seen in the sequence); the 2-layer model then leaves it, abruptly on eight seeds of ten (at steps "
-               "1,000-1,750) and in a slower climb on two, as a layer-1 head learns to attend one position back "
-               "and a layer-2 head to the token after the earlier occurrence of the current one (on some seeds "
-               "the same circuit shifted a few positions, which the lag-1 scores miss), and copies 81-99%; the "
-               "1-layer model, which cannot compose two heads, stays on the plateau. How long the plateau "
-               "lasts is a matter of chance and of the context's length: with sequences of 64 it outlasted "
-               "2,500 steps on nine seeds of ten; with sequences of 32, 6,000 steps give the slowest pilot seed "
-               "half as long again as it needed")),
+    Claim(
+        milestone="gpt",
+        name="scaling",
+        title="Loss falls smoothly with scale",
+        paper=("Brown et al. 2020 §3, Fig. 3.1 (after Kaplan et al. 2020): validation loss follows a power law in "
+               "model size over more than two orders of magnitude"),
+        paper_value="L = 2.57 C^-0.048 in compute; Kaplan et al.: L(N) = (N / 8.8e13)^-0.076",
+        rule=(f"on the standard library's characters, five 2-layer models (widths 16 to 128) trained on the same "
+              f"tokens: validation loss falls strictly with parameters, and a power law L = a N^-alpha + c fitted "
+              f"to the seed's losses has alpha > 0 and R^2 >= {MIN_R2}"),
+        measure=measure_scaling,
+        budget_note="fifteen runs (five widths, three seeds): about 60 s on 2 cores (AMD EPYC)",
+        caption=("the dots falling in a straight-ish line on log axes as the parameter count grows, and the fitted "
+                 "power law with its floor running through them."),
+        why=("at a fixed 410k characters each doubling of width lowers the validation loss, and a power law with a "
+             "floor fits the five sizes; the exponent varies with the seed because five points over 1.8 decades "
+             "constrain alpha and the floor together loosely, and the larger models are still improving, so the law "
+             "bends less than it would at convergence (Kaplan et al.'s 0.076 is for models trained much longer)"),
+    ),
+    Claim(
+        milestone="gpt",
+        name="few-shot-scale",
+        title="Few-shot ability grows with scale",
+        paper=("Brown et al. 2020 §1, Fig. 1.2 and §3: larger models make increasingly efficient use of in-context "
+               "information; the gap between zero-shot and few-shot accuracy grows with model size"),
+        paper_value=("Fig. 1.2 (removing random symbols from a word, 0 to 100 examples in the context): the 175B "
+                     "model's accuracy climbs steeply with examples, the 13B model's less, the 1.3B model's barely"),
+        rule=(f"on sequences of {FS_PAIRS} pairs of fresh random {FS_KEYS}-key to {FS_VALUES}-value mappings, four "
+              f"2-layer models (widths 16 to 128) trained alike: zero-shot accuracy within {ZERO_SHOT_SLACK:.0f} "
+              f"points of chance ({100 / FS_VALUES:.1f}%) for every size, one-shot accuracy beyond what counting the "
+              f"values seen gives rising with size (no size more than {NOISE:.0f} points below the next smaller), and "
+              f"the largest model's at least {MIN_SPREAD:.0f} points above the smallest's"),
+        measure=measure_few_shot,
+        budget_note="twelve runs (four widths, three seeds): about 2.5 minutes on 2 cores (Intel Xeon)",
+        caption=("left: GPT-3 Fig. 1.2's plot, accuracy against examples in the context, one line per size, with the "
+                 "dashed line a reader that only counts the values would reach; right: how far each size's one-shot "
+                 "accuracy rises above counting."),
+        why=("all four sizes start at chance and climb with examples in the context, the larger ones higher. At s "
+             "shots the answer has been seen s times, so a reader that ignores the keys and guesses the value seen "
+             "most often already scores 36% at one shot: the two smaller models sit on that line, width 64 leaves it "
+             "on some seeds and width 128 on every seed. Unlike GPT-3's smooth curves ours jump: a model leaves the "
+             "counting plateau abruptly, or not within the budget"),
+    ),
+    Claim(
+        milestone="gpt",
+        name="induction",
+        title="Induction heads need two layers",
+        paper=("Olsson et al. 2022 (In-context Learning and Induction Heads), after Elhage et al. 2021: "
+               "attention-only models of two or more layers form induction heads, in a sudden phase change early in "
+               "training, and then copy repeated random tokens; one-layer models cannot"),
+        paper_value=("Elhage et al. 2021: on repeated random tokens the 2-layer attention-only model's loss on the "
+                     "second copy falls far below the 1-layer model's, which stays near the unigram level"),
+        rule=(f"on random tokens (vocabulary {INDUCTION['small']['vocab']}, sequences of "
+              f"{INDUCTION['small']['length']}) in which a segment of {INDUCTION['small']['repeat'][0]} to "
+              f"{INDUCTION['small']['repeat'][1]} tokens recurs at a random later offset, a 1- and a 2-layer "
+              f"attention-only model trained alike ({INDUCTION['small']['steps']:,} steps): the 2-layer model's "
+              f"accuracy on the repeated tokens after the first at least {MIN_COPY:.0f}% and at least "
+              f"{MIN_GAP:.0f} points above the 1-layer model's"),
+        measure=measure_induction,
+        budget_note="six runs (1 and 2 layers, three seeds): about 5 minutes on 2 cores (AMD EPYC)",
+        caption=("left: the loss on the repeated tokens, on a plateau, then falling for two layers (the phase change, "
+                 "each seed's marked with a circle: abrupt on most seeds, a slower climb on some) and never for one; "
+                 "middle and right: on one held-out sequence, a layer-1 head attending one position back (where the "
+                 "first occurrences lie), and a layer-2 head attending, from inside the copy, to the token after the "
+                 "earlier occurrence of the current one: a diagonal in the copy's rows, the lag to the left of the "
+                 "main one."),
+        why=("both depths first sit on a plateau (21-23% on the repeated tokens, by predicting tokens already seen in "
+             "the sequence); the 2-layer model then leaves it, abruptly on eight seeds of ten (at steps 1,000-1,750) "
+             "and in a slower climb on two, as a layer-1 head learns to attend one position back and a layer-2 head "
+             "to the token after the earlier occurrence of the current one (on some seeds the same circuit shifted a "
+             "few positions, which the lag-1 scores miss), and copies 81-99%; the 1-layer model, which cannot compose "
+             "two heads, stays on the plateau. How long the plateau lasts is a matter of chance and of the context's "
+             "length: with sequences of 64 it outlasted 2,500 steps on nine seeds of ten; with sequences of 32, 6,000 "
+             "steps give the slowest pilot seed half as long again as it needed"),
+    ),
 ]

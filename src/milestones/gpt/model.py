@@ -20,7 +20,6 @@ position (`generate`, which yields tokens as they come).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -175,7 +174,7 @@ class GPT(nn.Module):
         Each new token multiplies every weight matrix by one vector, so decoding is bound by reading
         the weights from memory; a CPU reads a matrix faster for that when it is stored input-major.
         The head (the largest matrix, 154 MB in GPT-2) is copied so once per call; for the blocks
-        too, decode inside `with model.input_major_weights():` (the sample verb does)."""
+        too, decode inside `with nn.decoding.input_major_weights(model):` (the sample verb does)."""
         block = self.cfg.block_size
         head = self.embed.weight.T.contiguous()  # (D, V), input-major: 1.6x faster per token than (V, D)
         caches = [KVCache(block) for _ in self.blocks]
@@ -193,23 +192,6 @@ class GPT(nn.Module):
                 logits = self(context, caches, last=True)[:, 0]
             else:
                 logits = self.hidden(nxt[:, None], caches)[:, 0] @ head  # one position through the cache
-
-    @contextlib.contextmanager
-    def input_major_weights(self) -> Iterator[None]:
-        """Generating a token multiplies every weight matrix by one vector, so its cost is reading
-        the weights from memory. A CPU streams a matrix-vector product faster when the matrix is
-        stored input-major (the transpose of nn.Linear's layout; GPT-2's Conv1D stores it so):
-        here, 22 against 18 GB/s for the blocks' matrices. Inside this context every matrix keeps
-        its shape and values and only its memory layout changes (a copy of each, once); the usual
-        layout is restored on leaving. Worth it over many tokens: a sampling session, not a call."""
-        mats = [p for p in self.parameters() if p.dim() == 2 and p.is_contiguous()]
-        for p in mats:
-            p.data = p.data.t().contiguous().t()  # (out, in) with strides (1, out)
-        try:
-            yield
-        finally:
-            for p in mats:
-                p.data = p.data.contiguous()
 
 
 def named(name: str, **changes: object) -> GPTConfig:

@@ -27,6 +27,7 @@ from ..core.checkpoint import Loaded
 from ..core.config import NonNegative, Positive, Probability
 from ..data import text as tx
 from ..errors import UserError
+from ..nn.decoding import input_major_weights
 from . import convert
 
 INPUTS = "the prompt (joined by spaces; standard input when none)"
@@ -87,7 +88,7 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     model.to(device)
     generator = torch.Generator(device=device).manual_seed(opts.seed)
     prompt_ids = torch.tensor([ids], device=device)
-    with model.input_major_weights():  # faster decoding on a CPU, for the whole session
+    with input_major_weights(model):  # faster decoding on a CPU, for the whole session
         _stream(model, tok, prompt, prompt_ids, opts, count or 1, generator)
 
 

@@ -56,17 +56,6 @@ class GPTTask(LanguageModelTask):
     name = "gpt"
     model_class = GPT
 
-    def __new__(cls, cfg: Config, *args: object, **kwargs: object) -> GPTTask:
-        if _generated(cfg):
-            return GPTInContext(cfg)  # type: ignore[return-value]
-        return super().__new__(cls)
-
-    @classmethod
-    def for_resume(cls, cfg: Config, checkpoint: Path) -> LanguageModelTask:
-        if _generated(cfg):
-            return GPTInContext(cfg)  # type: ignore[return-value]
-        return super().for_resume(cfg, checkpoint)
-
     def load_source(self, path: Path) -> Source:
         if not path.exists():
             raise UserError(f"--init-from {path} does not exist")
@@ -85,4 +74,15 @@ class GPTTask(LanguageModelTask):
         return Source(model_cfg, state, tx.load_tokenizer(folder / TOKENIZER_FILE))
 
 
-TASK = GPTTask
+
+MODEL = GPT
+WATCH = GPTTask.watch  # `plot` orders a run's own metrics after these
+saved_tokenizer = GPTTask.saved_tokenizer
+
+
+def make_task(cfg: Config, resume_from: Path | None = None) -> GPTTask | GPTInContext:
+    """A language model of text (the standard library, or the user's `--data`), or of generated
+    in-context sequences (`--dataset keyvalue` or `repeats`); resumed, with the run's own tokenizer."""
+    if _generated(cfg):
+        return GPTInContext(cfg)
+    return GPTTask.for_resume(cfg, resume_from) if resume_from is not None else GPTTask(cfg)

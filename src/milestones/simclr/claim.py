@@ -26,7 +26,9 @@ from typing import Any
 
 import torch
 
-from ..core.claims import Claim, Context, Measured, Run, keep_model, median, pyplot, series
+from ..core.claims import Claim, Context, Measured, Run, median, series
+from ..core.figures import pyplot, save_figure
+from ..core.store import keep_model
 from ..core.trainer import Result, seed_everything
 from ..paths import in_cache
 from .evaluate import flat, linear_probe
@@ -129,9 +131,7 @@ def _figure(draw: Any) -> Any:
         plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         draw(*axes)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path, dpi=100)
 
     return figure
 
@@ -247,62 +247,75 @@ def measure_composition(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("simclr", "features", "Self-supervised features beat the input and an untrained encoder",
-          "Chen et al. 2020 Table 6: linear evaluation of SimCLR's ResNet-50 (4x) features on ImageNet reaches 76.5% "
-          "top-1, as good as a supervised ResNet-50",
-          "76.5% top-1 (linear evaluation), supervised ResNet-50 76.5%",
-          f"a linear probe on SimCLR's h beats the same probe on the encoder's initial (untrained) weights by at least "
-          f"{FEATURES_MARGIN:.0f} points, and the probe on the raw signals",
-          measure_features,
-          budget_note="one pre-training run per seed with and one without the shift (900 steps of 128 signals, "
-                      "about 27 s each on one core) and two fine-tuning runs per seed, shared by the four claims: "
-                      "about 90 s on 2 cores (AMD EPYC)",
-          caption="the bar for the pre-trained features h well above the untrained encoder's and far above the raw "
-                  "signals', though no label was seen in pre-training; right: the kNN monitor rising during pre-"
-                  'training.',
-          why=("random convolutions with global pooling already give MNIST-1D features a linear classifier reads "
-              "well (76.5% against 32.9% for the raw signals); SimCLR's 900 steps add 15 points, with no label "
-              "seen")),
-    Claim("simclr", "few-labels", "With 1% of the labels, pre-training beats training from scratch",
-          "Chen et al. 2020 Table 7: fine-tuned on 1% of ImageNet's labels, SimCLR (ResNet-50) reaches 48.3% top-1, "
-          "supervised training on the same labels 25.4%",
-          "48.3% vs 25.4% top-1 with 1% of the labels",
-          f"fine-tuned on 1% of the labels (4 per class), the pre-trained encoder beats the same network trained from "
-          f"scratch alike by at least {FEW_LABELS_MARGIN:.0f} points of test accuracy",
-          measure_few_labels,
-          caption='left: the medians; right: each seed\'s line from training from scratch to fine-tuning, green '
-                  'where pre-training won by two points or more; the gains vary with which 40 signals were '
-                  'labelled.',
-          why=("pre-training helps on average (+1.7 points median; +2.8 after 1,200 steps: the gain grows with "
-              "pre-training) but not on every seed: the 40 labelled signals differ from seed to seed, and training "
-              "from scratch with the same shift, scale and noise augmentation already learns much of the "
-              "invariance that pre-training brings (72% from 40 labels). "
-              "Without augmentation while fine-tuning, the pilot (seeds 100-102) measured 61-65% from pre-training "
-              "against 42-48% from scratch; the claim keeps the augmentation, since the paper's supervised "
-              "baseline is trained with its augmentations too")),
-    Claim("simclr", "head", "The representation before the projection head is the better one",
-          "Chen et al. 2020 §4.2 and Fig. 8: linear evaluation on h beats z = g(h) by more than 10%",
-          "h better than z by over 10 points",
-          f"a linear probe on h beats one on z by at least {HEAD_MARGIN:.0f} points (the paper's 10 points are not "
-          f"expected at this scale)",
-          measure_head,
-          caption='left: the probe on h (before the projection head) above the probe on z (after it) in every '
-                  'seed; right: the contrastive loss during pre-training, on training batches and on test views.',
-          why=("z is trained to be invariant to the augmentations, so it drops what tells the shift and scale apart "
-              "and some of what tells classes apart; h keeps it. The gap is about half the paper's 10 points, with "
-              "a 128-d z over a 128-d h")),
-    Claim("simclr", "composition", "Composition of augmentations matters: without the shift the features are worse",
-          "Chen et al. 2020 §3 and Fig. 5: no single augmentation suffices; crop + colour together give 56.3% where "
-          "either alone gives far less",
-          "56.3% with crop and colour vs under 40% with one of them",
-          f"a linear probe on h after pre-training with shift + scale + noise beats one after pre-training without the "
-          f"shift by at least {SHIFT_MARGIN:.0f} points",
-          measure_composition,
-          caption="left: without the shift augmentation the features fall to the untrained encoder's level; right: "
-                  'the kNN monitor during pre-training, high with every augmentation and far lower, and flat, '
-                  'without the shift: matching the views got easy without learning the shape.',
-          why=("without the shift the two views of a signal differ only by scale and noise, which the network tells "
-              "apart without learning the shape of the digit: the pilot's test views were matched perfectly (pair "
-              "accuracy 100%) and the features end no better than the untrained encoder's. MNIST-1D's digits are "
-              "drawn at random offsets, so the shift is what carries the class")),
+    Claim(
+        milestone="simclr",
+        name="features",
+        title="Self-supervised features beat the input and an untrained encoder",
+        paper=("Chen et al. 2020 Table 6: linear evaluation of SimCLR's ResNet-50 (4x) features on ImageNet reaches "
+               "76.5% top-1, as good as a supervised ResNet-50"),
+        paper_value="76.5% top-1 (linear evaluation), supervised ResNet-50 76.5%",
+        rule=(f"a linear probe on SimCLR's h beats the same probe on the encoder's initial (untrained) weights by "
+              f"at least {FEATURES_MARGIN:.0f} points, and the probe on the raw signals"),
+        measure=measure_features,
+        budget_note=("one pre-training run per seed with and one without the shift (900 steps of 128 signals, about "
+                     "27 s each on one core) and two fine-tuning runs per seed, shared by the four claims: about 90 s "
+                     "on 2 cores (AMD EPYC)"),
+        caption=("the bar for the pre-trained features h well above the untrained encoder's and far above the raw "
+                 "signals', though no label was seen in pre-training; right: the kNN monitor rising during "
+                 "pre-training."),
+        why=("random convolutions with global pooling already give MNIST-1D features a linear classifier reads well "
+             "(76.5% against 32.9% for the raw signals); SimCLR's 900 steps add 15 points, with no label seen"),
+    ),
+    Claim(
+        milestone="simclr",
+        name="few-labels",
+        title="With 1% of the labels, pre-training beats training from scratch",
+        paper=("Chen et al. 2020 Table 7: fine-tuned on 1% of ImageNet's labels, SimCLR (ResNet-50) reaches 48.3% "
+               "top-1, supervised training on the same labels 25.4%"),
+        paper_value="48.3% vs 25.4% top-1 with 1% of the labels",
+        rule=(f"fine-tuned on 1% of the labels (4 per class), the pre-trained encoder beats the same network trained "
+              f"from scratch alike by at least {FEW_LABELS_MARGIN:.0f} points of test accuracy"),
+        measure=measure_few_labels,
+        caption=("left: the medians; right: each seed's line from training from scratch to fine-tuning, green where "
+                 "pre-training won by two points or more; the gains vary with which 40 signals were labelled."),
+        why=("pre-training helps on average (+1.7 points median; +2.8 after 1,200 steps: the gain grows with "
+             "pre-training) but not on every seed: the 40 labelled signals differ from seed to seed, and training "
+             "from scratch with the same shift, scale and noise augmentation already learns much of the invariance "
+             "that pre-training brings (72% from 40 labels). Without augmentation while fine-tuning, the pilot (seeds "
+             "100-102) measured 61-65% from pre-training against 42-48% from scratch; the claim keeps the "
+             "augmentation, since the paper's supervised baseline is trained with its augmentations too"),
+    ),
+    Claim(
+        milestone="simclr",
+        name="head",
+        title="The representation before the projection head is the better one",
+        paper="Chen et al. 2020 §4.2 and Fig. 8: linear evaluation on h beats z = g(h) by more than 10%",
+        paper_value="h better than z by over 10 points",
+        rule=(f"a linear probe on h beats one on z by at least {HEAD_MARGIN:.0f} points (the paper's 10 points are not "
+              f"expected at this scale)"),
+        measure=measure_head,
+        caption=("left: the probe on h (before the projection head) above the probe on z (after it) in every seed; "
+                 "right: the contrastive loss during pre-training, on training batches and on test views."),
+        why=("z is trained to be invariant to the augmentations, so it drops what tells the shift and scale apart and "
+             "some of what tells classes apart; h keeps it. The gap is about half the paper's 10 points, with a 128-d "
+             "z over a 128-d h"),
+    ),
+    Claim(
+        milestone="simclr",
+        name="composition",
+        title="Composition of augmentations matters: without the shift the features are worse",
+        paper=("Chen et al. 2020 §3 and Fig. 5: no single augmentation suffices; crop + colour together give 56.3% "
+               "where either alone gives far less"),
+        paper_value="56.3% with crop and colour vs under 40% with one of them",
+        rule=(f"a linear probe on h after pre-training with shift + scale + noise beats one after pre-training "
+              f"without the shift by at least {SHIFT_MARGIN:.0f} points"),
+        measure=measure_composition,
+        caption=("left: without the shift augmentation the features fall to the untrained encoder's level; right: the "
+                 "kNN monitor during pre-training, high with every augmentation and far lower, and flat, without the "
+                 "shift: matching the views got easy without learning the shape."),
+        why=("without the shift the two views of a signal differ only by scale and noise, which the network tells "
+             "apart without learning the shape of the digit: the pilot's test views were matched perfectly (pair "
+             "accuracy 100%) and the features end no better than the untrained encoder's. MNIST-1D's digits are drawn "
+             "at random offsets, so the shift is what carries the class"),
+    ),
 ]

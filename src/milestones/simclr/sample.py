@@ -16,9 +16,9 @@ from typing import Literal
 import torch
 
 from ..core.checkpoint import Loaded
-from ..core.claims import pyplot
+from ..core.figures import pyplot, save_figure
 from .evaluate import knn_accuracy
-from .task import _Images
+from .task import Images
 
 VIEWS = 4
 MAX_POINTS = 2000  # test examples in the map
@@ -47,7 +47,7 @@ def _draw_example(ax, x: torch.Tensor, signal: bool, mean: torch.Tensor, std: to
 
 def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
     cfg, model = run.config, run.model
-    task = _Images(replace(cfg, init_from=""))
+    task = Images(replace(cfg, init_from=""))
     out.mkdir(parents=True, exist_ok=True)
     plt = pyplot()
     n = min(count or 6, len(task.data.y_train))
@@ -66,9 +66,7 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     for j in range(VIEWS):
         axes[0, j + 1].set_title(f"view {j + 1}", fontsize=9)
     fig.suptitle("Random views of each example: the pairs NT-Xent pulls together", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "views.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "views.png")
     print(f"views of {n} examples: {out / 'views.png'}")
 
     cpu = torch.device("cpu")
@@ -97,8 +95,6 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "embedding.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "embedding.png")
     print(f"map of {m} test examples: {out / 'embedding.png'}" + (f" (kNN accuracy {100 * acc:.1f}%)"
                                                                   if task.labelled else ""))

@@ -166,31 +166,21 @@ def gathered(z: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(z))
 
 
-class SimCLRTask:
-    """`TASK(cfg)`: pre-training, linear evaluation or fine-tuning, as `--objective` says."""
-
-    name = "simclr"
-    watch = ("loss", "pair_acc", "knn_acc", "test_acc", "val_acc")  # both kinds', for `milestones plot`
-    model_class = SimCLR
-
-    def __new__(cls, cfg: Config, source: Source | None = None) -> Any:
-        task_cls = {"pretrain": Pretraining, "linear": LinearEvaluation, "finetune": FineTuning}[cfg.objective]
-        return task_cls(cfg, source)
-
-    @classmethod
-    def for_resume(cls, cfg: Config, checkpoint: Path) -> Any:
-        """A resumed run takes its model's config from its checkpoint, not from --init-from."""
-        source = None
-        if cfg.init_from:
-            source = Source(ckpt.read_model_config(checkpoint, ckpt.read_meta(checkpoint), SimCLRConfig), {}, None)
-        return cls(cfg, source)
-
-    @classmethod
-    def saved_tokenizer(cls, folder: Path) -> Any:
-        return None
+MODEL = SimCLR
+WATCH = ("loss", "pair_acc", "knn_acc", "test_acc", "val_acc")  # all objectives', for `milestones plot`
 
 
-class _Images(Task):
+def make_task(cfg: Config, resume_from: Path | None = None) -> Images:
+    """Pre-training, linear evaluation or fine-tuning, as `--objective` says. Resumed from a
+    checkpoint, the run takes its model's config from the checkpoint, not from `--init-from`."""
+    task_cls = {"pretrain": Pretraining, "linear": LinearEvaluation, "finetune": FineTuning}[cfg.objective]
+    source = None
+    if resume_from is not None and cfg.init_from:
+        source = Source(ckpt.read_model_config(resume_from, ckpt.read_meta(resume_from), SimCLRConfig), {}, None)
+    return task_cls(cfg, source)
+
+
+class Images(Task):
     """What the three objectives share: the data, views of it, the model's config, encoding a split."""
 
     name = "simclr"
@@ -252,7 +242,7 @@ class _Images(Task):
         return torch.cat([features(model, self.data.get(i, split)[0], device) for i in idx.split(CHUNK)])
 
 
-class Pretraining(_Images):
+class Pretraining(Images):
     watch = ("loss", "pair_acc", "knn_acc")
 
     def __init__(self, cfg: Config, source: Source | None = None):
@@ -308,7 +298,7 @@ class Pretraining(_Images):
         return {"val_loss": sum(losses) / len(losses), "val_pair_acc": sum(accs) / len(accs)}
 
 
-class _Labelled(_Images):
+class _Labelled(Images):
     """linear and finetune: a classifier on h, trained on a fraction of the labels."""
     watch = ("loss", "test_acc", "val_acc")
 
@@ -375,5 +365,3 @@ class LinearEvaluation(_Labelled):
 class FineTuning(_Labelled):
     frozen = False
 
-
-TASK = SimCLRTask

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..core.checkpoint import Loaded
-from ..core.claims import pyplot, save_figure
+from ..core.figures import pyplot, save_figure
 from ..data import images
 from .classification import predict
 
@@ -96,5 +96,4 @@ def confusion_figure(y: torch.Tensor, pred: torch.Tensor, n_classes: int, path: 
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    fig.tight_layout()
     return save_figure(fig, path)

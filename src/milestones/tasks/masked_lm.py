@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -169,12 +170,27 @@ class Heads(nn.Module):
 
 
 class EncoderTask(Task):
-    """What pre-training and fine-tuning share: a forward pass through `Heads`; the heads this
+    """What pre-training and fine-tuning share: the model from the milestone's `start` (the
+    tokenizer and the weights it starts from: its config, the model, the files a checkpoint keeps,
+    given the number of classes); a forward pass through `Heads`; the heads this
     objective does not use frozen (they keep their weights, get no gradient and are left out of
     the optimizer and of DDP); AdamW with decay on matrices only (BERT's recipe: no decay on
     biases and LayerNorms)."""
 
     objective = "mlm"
+    start: Any  # the milestone's start: model_config(n_classes), build(n_classes), save_files(folder, labels)
+
+    def n_classes(self) -> int:
+        return 0
+
+    def model_config(self) -> Any:
+        return self.start.model_config(self.n_classes())
+
+    def build_model(self) -> nn.Module:
+        return self.freeze_unused(self.start.build(self.n_classes()))
+
+    def save_files(self, folder: Path) -> None:
+        self.start.save_files(folder, getattr(self, "labels", None))
 
     def unused_heads(self) -> tuple[str, ...]:
         """Names of the model's modules this objective leaves out."""

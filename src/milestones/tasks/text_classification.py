@@ -55,6 +55,9 @@ class TextClassificationTask(EncoderTask):
     objective = "classify"
     eval_train_examples = 1000
 
+    def n_classes(self) -> int:
+        return len(self.labels)
+
     def setup(self, train: LabelledText, test: LabelledText, tokenizer: Any) -> None:
         self.labels = train.names
         self.tokenizer = tokenizer

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,8 +102,10 @@ def translate(model: nn.Module, tok: Any, sources: list[str], device: torch.devi
 
 
 class TranslationTask(Task):
-    """The shared part; subclasses give the model (`model_class`, `model_config`, `step_flops`)."""
+    """The shared part; subclasses give the model: `model_class` and `count_flops`, its training FLOPs
+    as a function of (model config, source ids, decoder input ids)."""
     watch = ("loss", "bleu")
+    count_flops: Callable[[Any, torch.Tensor, torch.Tensor], float]
 
     def __init__(self, cfg: TranslationConfig, tokenizer: Any = None):
         super().__init__(cfg)
@@ -133,9 +135,13 @@ class TranslationTask(Task):
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": build_optimizer(self.cfg.optim, model.parameters())}
 
+    def model_config(self) -> Any:
+        """The model's config with the vocabulary the tokenizer has."""
+        return replace(self.cfg.model, vocab=self.vocab)
+
     def step_flops(self, batch: dict[str, torch.Tensor]) -> float:
         """Training FLOPs (forward and backward) of one batch."""
-        raise NotImplementedError
+        return type(self).count_flops(self.model_config(), batch["src"], batch["tgt_in"])
 
     def cumulative_flops(self) -> Iterator[float]:
         """Training FLOPs after steps 1, 2, 3, ... (one process): a pure function of the data, the

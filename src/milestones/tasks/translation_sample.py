@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from ..core.checkpoint import Loaded
-from ..core.claims import Run, pyplot, save_figure
+from ..core.claims import Run
 from ..core.config import NonNegative
+from ..core.figures import pyplot, save_figure
 from ..core.trainer import Result
 from ..data import translation as tr
 from ..errors import UserError
@@ -137,7 +138,6 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="attention weight")
         ax.set_title("\n".join(textwrap.wrap(f"{run.milestone}: where the decoder looked while translating "
                                              f"\"{sentences[0]}\"", 60)), fontsize=9)
-        fig.tight_layout()
         save_figure(fig, path, dpi=110)
         print(f"attention map: {path}", file=sys.stderr)
 

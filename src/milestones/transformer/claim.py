@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.claims import Claim, Context, Measured, Run, median, pyplot
+from ..core.claims import Claim, Context, Measured, Run, median
 from ..core.config import build
+from ..core.figures import pyplot, save_figure
 from ..tasks.translation_sample import draw_attention, example_lines, probe
 from .task import PRESETS, Config, TransformerTask
 
@@ -98,9 +99,7 @@ def measure(ctx: Context) -> Measured:
         a0.set_title("BLEU against training compute", fontsize=9)
         draw_attention(a1, tf[0]["probe"]["heat"],
                        f"Transformer, last decoder layer, mean of heads (seed {ctx.seeds[0]})")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path, dpi=100)
 
     return Measured(per_seed=per_seed, ours=ours, figure=figure,
                     measurements={"bleu_signature": tf[0]["probe"]["signature"],
@@ -111,22 +110,28 @@ def measure(ctx: Context) -> Measured:
 
 
 CLAIMS = [
-    Claim("transformer", "beats-recurrence", "The Transformer translates better than recurrence for the same compute",
-          "Vaswani et al. 2017, Table 2: on WMT'14 en-de the base Transformer reaches 27.3 BLEU at a training cost of "
-          "3.3e18 FLOPs, the recurrent GNMT+RL 24.6 at 2.3e19 (cost: training time x GPUs x their sustained TFLOPS)",
-          "higher BLEU at a fraction of the training cost",
-          "the pre-LN Transformer, trained for as many counted FLOPs as the attention seq2seq's 300 steps took, each "
-          "at its best learning rate of 1e-3, 3e-3 and 1e-2 (chosen on validation BLEU at seeds 100-102), reaches a "
-          "higher test BLEU than the seq2seq",
-          measure, budget_note="three attention seq2seq runs and three Transformer runs of the same training FLOPs: "
-                               "about 35 s on 2 cores",
-          caption="left: at the same training FLOPs the Transformer's BLEU is still far below the attention LSTM's and "
-                  "rising; right: what it attends to.",
-          why=("Table 2's cost is time on parallel hardware (training time x GPUs x sustained TFLOPS), not counted "
-              "FLOPs: the Transformer wins there because a GPU runs all positions of a sentence at once, where an "
-              "RNN takes a step per word. Counted FLOPs give no such advantage: at d_model 64 a Transformer step "
-              "costs about 1.5 times an attention-LSTM step, so it gets about 200 steps to the LSTM's 300 and is "
-              "still learning. Pre-LN with a short warm-up and each model at its best rate did not close the gap "
-              "(the post-LN Transformer with 100 warm-up steps and an untuned 2e-3 had reached 67-79 against the "
-              "LSTM's 78-99 at its old 3e-3)")),
+    Claim(
+        milestone="transformer",
+        name="beats-recurrence",
+        title="The Transformer translates better than recurrence for the same compute",
+        paper=("Vaswani et al. 2017, Table 2: on WMT'14 en-de the base Transformer reaches 27.3 BLEU at a training "
+               "cost of 3.3e18 FLOPs, the recurrent GNMT+RL 24.6 at 2.3e19 (cost: training time x GPUs x their "
+               "sustained TFLOPS)"),
+        paper_value="higher BLEU at a fraction of the training cost",
+        rule=("the pre-LN Transformer, trained for as many counted FLOPs as the attention seq2seq's 300 steps took, "
+              "each at its best learning rate of 1e-3, 3e-3 and 1e-2 (chosen on validation BLEU at seeds 100-102), "
+              "reaches a higher test BLEU than the seq2seq"),
+        measure=measure,
+        budget_note=("three attention seq2seq runs and three Transformer runs of the same training FLOPs: about 35 s "
+                     "on 2 cores"),
+        caption=("left: at the same training FLOPs the Transformer's BLEU is still far below the attention LSTM's and "
+                 "rising; right: what it attends to."),
+        why=("Table 2's cost is time on parallel hardware (training time x GPUs x sustained TFLOPS), not counted "
+             "FLOPs: the Transformer wins there because a GPU runs all positions of a sentence at once, where an RNN "
+             "takes a step per word. Counted FLOPs give no such advantage: at d_model 64 a Transformer step costs "
+             "about 1.5 times an attention-LSTM step, so it gets about 200 steps to the LSTM's 300 and is still "
+             "learning. Pre-LN with a short warm-up and each model at its best rate did not close the gap (the "
+             "post-LN Transformer with 100 warm-up steps and an untuned 2e-3 had reached 67-79 against the LSTM's "
+             "78-99 at its old 3e-3)"),
+    ),
 ]

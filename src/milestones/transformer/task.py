@@ -6,9 +6,7 @@ inverse_sqrt` with `--warmup-steps` and peak `--lr` = (d_model * warmup)^-0.5.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-import torch
+from dataclasses import dataclass, field
 
 from ..core.config import Fraction, Resumable, Schedule
 from ..optim import OptimConfig
@@ -46,11 +44,7 @@ class TransformerTask(TranslationTask):
     name = "transformer"
     model_class = Transformer
 
-    def model_config(self) -> TransformerConfig:
-        return replace(self.cfg.model, vocab=self.vocab)
-
-    def step_flops(self, batch: dict[str, torch.Tensor]) -> float:
-        return training_flops(self.model_config(), batch["src"], batch["tgt_in"])
+    count_flops = staticmethod(training_flops)
 
 
 TASK = TransformerTask
