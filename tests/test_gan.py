@@ -178,6 +178,26 @@ def _ring(**over):
     return registry.get("gan").config("tiny", {**base, **over})
 
 
+def test_the_digit_classifier_is_the_same_whatever_the_thread_count(tmp_path, monkeypatch):
+    """Every GAN run's scores come from the cached digit classifier, trained by whichever process
+    needs it first (a tour's main process on every core, or a claim's worker on one): trained on one
+    thread always, it is the same file either way, and the caller's thread count is left as it was."""
+    from milestones.data import images
+
+    data = images.load("digits")
+    threads = torch.get_num_threads()
+    made = []
+    for n in (2, 1):
+        monkeypatch.setenv("MILESTONES_CACHE", str(tmp_path / f"cache{n}"))
+        torch.set_num_threads(n)
+        try:
+            made.append(metrics.judge_network(data).state_dict())
+            assert torch.get_num_threads() == n
+        finally:
+            torch.set_num_threads(threads)
+    assert all(torch.equal(made[0][k], made[1][k]) for k in made[0])
+
+
 def test_one_step_updates_d_on_its_phase_and_g_on_its_own():
     task = GANTask(_ring(steps=1))
     torch.manual_seed(0)

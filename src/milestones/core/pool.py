@@ -231,6 +231,19 @@ def prefetch(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> None:
         _scheduler(workers).prefetch([(fn, job) for job in jobs])
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread inside, as in a claim run's worker, then as many as before: CPU kernels
+    round differently with the number of threads, so what must equal a worker's result (a run, or a
+    model every run uses) is computed on one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int,
                  progress: Progress | None = None) -> list[Any]:
     """fn(job) for each (hashable) job, in `workers` spawned processes of one torch thread each
@@ -247,16 +260,12 @@ def parallel_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int,
             progress(f"       run {k}/{len(jobs)} done ({time.time() - t0:.0f} s)")
 
     if workers <= 1 or (len(jobs) <= 1 and workers not in _schedulers):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             out = []
             for job in jobs:
                 out.append(_call((fn, job)))
                 done(len(out))
             return out
-        finally:
-            torch.set_num_threads(threads)
     scheduler = _scheduler(workers)
     try:
         return scheduler.get([(fn, job) for job in jobs], done)

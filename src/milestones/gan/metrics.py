@@ -27,6 +27,7 @@ from torch import nn
 
 from ..core.checkpoint import rng_state, set_rng_state
 from ..core.config import FromData
+from ..core.pool import one_thread
 from ..core.trainer import train
 from ..data.images import ImageData
 from ..data.mixtures import Mixture
@@ -158,7 +159,10 @@ def _judge_network(data: ImageData, verbose: bool) -> JudgeNet:
               file=sys.stderr, flush=True)
     cfg = JudgeTaskConfig(steps=JUDGE_STEPS, batch_size=128, schedule="cosine", warmup_steps=20, log_every=50,
                           seed=0, device="cpu", tensorboard=False)
-    with torch.enable_grad():  # the first call may come from a GAN's evaluation, which runs under no_grad
+    # on one thread wherever it is trained (a claim's worker, a tour's main process, a user's train):
+    # CPU kernels round differently with the thread count, and every GAN run's scores depend on it.
+    # enable_grad: the first call may come from a GAN's evaluation, which runs under no_grad.
+    with torch.enable_grad(), one_thread():
         result = train(JudgeTask(cfg, data), None, verbose=False)
     if verbose:
         print(f"digit classifier: test accuracy {result.final_eval.get('test_acc', float('nan')):.3f}",
