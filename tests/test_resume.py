@@ -2,6 +2,7 @@
 resuming with overrides; restarting a run killed before its first checkpoint; signals before
 training and during the final evaluation; the NaN guard's last good checkpoint; durability."""
 
+import errno
 import json
 import os
 import signal
@@ -128,9 +129,27 @@ def test_resume_with_overrides_takes_effect_and_is_recorded(tmp_path, capsys):
         == 5e-4
     for bad, message in ((["--hidden", "32"], "--model.hidden cannot change when a run is resumed"),
                          (["--dataset", "mnist5k"], "--dataset cannot change"),
-                         (["--preset", "small"], "--preset does not apply to --resume")):
+                         (["--preset", "small"], "--preset small differs from the run's own (tiny)")):
         code, _, err = cli(capsys, "train", "adam", "--resume", "--out", run, *bad)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_command_that_started_a_run_resumes_it(tmp_path, capsys):
+    """The up-arrow after Ctrl-C: the same command with --resume at the end (its preset, its fields at
+    the values the run has, a changed length) continues the run; nothing is recorded as changed but
+    the length."""
+    run = tmp_path / "run"
+    def command(steps):
+        return ["train", "adam", "--preset", "tiny", "--steps", steps, "--hidden", "32", "--out", run,
+                "--tensorboard", "false"]
+
+    code, _, err = cli(capsys, *command("6"))
+    assert code == 0, err
+    code, _, err = cli(capsys, *command("8"), "--resume")
+    assert code == 0 and "at step 6 of 8" in err, err
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["preset"] == "tiny" and [list(h["changed"]) for h in saved["history"]] == [["steps"]]
+    assert max(r["step"] for r in _rows(run)) == 8
 
 
 def test_a_run_killed_before_its_first_checkpoint_can_start_again(tmp_path, capsys):
@@ -220,6 +239,44 @@ def test_checkpoints_are_flushed_to_the_disk(tmp_path, monkeypatch):
     for name in ("model.safetensors", "state.pt", "meta.json", "tokenizer.json", "COMPLETE"):
         assert f"{tmp}/{name}" in flushed, name
     assert tmp in flushed and str(ck) in flushed and str(tmp_path / "run") in flushed  # folders (config.json's)
+
+
+def test_a_folder_the_os_will_not_flush_is_skipped_not_fatal(tmp_path, monkeypatch):
+    """Windows refuses to open a folder (PermissionError), and some file systems refuse to flush one:
+    a run still starts, trains and checkpoints, every file is flushed, and the folders are skipped.
+    A file that cannot be opened is still an error."""
+    real_open, flushed = os.open, []
+
+    def windows_open(path, flags, *args):
+        if os.path.isdir(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", windows_open)
+    monkeypatch.setattr(os, "fsync", fsync)
+    task = registry.get("adam").make_task(registry.get("adam").config("tiny", {"steps": 2, "tensorboard": False}))
+    train(task, tmp_path / "run", verbose=False)
+    done = checkpoint.latest(tmp_path / "run" / "ckpt")
+    assert done is not None and (done / "COMPLETE").exists()
+    assert any(f.endswith("model.safetensors") for f in flushed) and not any(os.path.isdir(f) for f in flushed)
+
+    def no_flush(fd):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", real_open)
+    monkeypatch.setattr(os, "fsync", no_flush)
+    checkpoint.fsync(tmp_path / "run")  # a folder: skipped
+    monkeypatch.setattr(os, "open", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(PermissionError):
+        checkpoint.fsync(done / "meta.json")
 
 
 def test_resuming_a_finished_run_says_so(tmp_path, capsys):

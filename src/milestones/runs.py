@@ -36,16 +36,18 @@ def train(m: Any, out: Path | None, preset: str | None, resume: bool, given: dic
     """Start (or with `resume`, continue) a run of milestone `m` in `out` (a new folder under runs/
     when None), with the config fields `given` (parsed values, by path or short name) over the
     preset's (or, resumed, over the run's own), train it to its end, and draw its curves. Returns
-    the trainer's result and the task. Every check comes before anything is written."""
+    the trainer's result and the task. Every check comes before anything is written. Resumed, the
+    command that started the run is accepted again: its preset, and any field at the value the run
+    has; another preset, or a changed field that cannot change mid-run, is one line."""
     from .core import checkpoint as ckpt
     from .core.trainer import train as train_task
 
     if resume:
-        if preset is not None:
-            raise UserError("--preset does not apply to --resume: a run keeps its own config (change a field with "
-                            "--FIELD VALUE)")
         run_dir = out if out is not None else latest_run(m.name)
         saved, saved_cfg = saved_run(m, run_dir, "cannot resume: ")
+        if preset is not None and preset != saved.get("preset"):
+            raise UserError(f"--preset {preset} differs from the run's own ({saved.get('preset')}): a resumed run "
+                            "keeps its config (change a field with --FIELD VALUE, or start a new run with --out)")
         cfg, changed = resumed_config(m, saved_cfg, given)
         finished = ckpt.latest(run_dir / "ckpt")
         history = list(saved.get("history", []))

@@ -15,6 +15,7 @@ never survives without its data. Leftovers of an interrupted write are removed w
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -94,10 +95,21 @@ def versions() -> dict[str, str]:
 
 
 def fsync(path: Path) -> None:
-    """Flush a file or a folder (its entries) to the disk."""
-    fd = os.open(path, os.O_RDONLY)
+    """Flush a file or a folder (its entries) to the disk. A folder is flushed wherever the OS allows
+    it: Windows refuses to open one (PermissionError), and some file systems refuse to flush one
+    (EINVAL); there the rename that published it is as durable as that system makes it, and the
+    files inside were flushed one by one. A file that cannot be flushed is an error."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        if path.is_dir():
+            return
+        raise
     try:
         os.fsync(fd)
+    except OSError as e:
+        if not (path.is_dir() and e.errno in (errno.EINVAL, errno.EBADF, errno.EACCES, errno.EPERM)):
+            raise
     finally:
         os.close(fd)
 
