@@ -6,7 +6,9 @@ sampling, bad TSV files, resume, accumulation and the claims' protocol."""
 
 import json
 import math
+import os
 import shlex
+import subprocess
 import sys
 
 import pytest
@@ -158,6 +160,29 @@ def test_wordpiece_from_a_vocab_equals_transformers_bert_tokenizer(tmp_path, low
     again = load_tokenizer(tmp_path / "tokenizer.json")
     assert again.kind == "wordpiece" and again.encode(TEXT[:60]) == ours.encode(TEXT[:60])
     assert ours.decode(ours.encode("the quick brown fox")) == "the quick brown fox"
+
+
+def test_wordpiece_training_merges_the_most_frequent_pair_and_is_the_same_in_every_process(tmp_path):
+    """The pieces are learned by merging the most frequent adjacent pair (a tie: the pair that sorts
+    first), from word counts alone: two processes with different hash seeds learn the same pieces,
+    with the same ids, and "[MASK]" stays one token."""
+    from milestones.data.text import WordPieceTokenizer, learn_pieces
+
+    counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3}
+    pieces = learn_pieces(counts, 20, ("[UNK]",))
+    alphabet = ["##d", "##e", "##i", "##o", "##r", "##s", "##t", "##w", "l", "n", "w"]
+    assert pieces[:12] == ["[UNK]", *alphabet]
+    # ##e ##s and ##s ##t tie at 9 (newest 6, widest 3): ##e ##s sorts first; then ##es ##t (9); ##o ##w
+    # and l ##o tie at 7 (low 5, lower 2); l ##ow (7); ##e ##w and n ##e at 6; ... ##d ##est at 3
+    assert pieces[12:] == ["##es", "##est", "##ow", "low", "##ew", "##ewest", "newest", "##dest"]
+    script = ("import json, sys; from milestones.data.text import WordPieceTokenizer as W; "
+              f"t = W.train([{TEXT!r}], 120); print(json.dumps(sorted(t.tok.get_vocab().items())))")
+    seen = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(seen) == 1
+    tok = WordPieceTokenizer.train([TEXT], 120)
+    assert json.dumps(sorted(tok.tok.get_vocab().items())) + "\n" in seen
+    assert tok.encode("the [MASK] sat")[1] == tok.mask
 
 
 def test_masking_chooses_15_percent_and_replaces_80_10_10():

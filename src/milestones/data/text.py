@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import heapq
 import json
 import os
 import re
 import shutil
 import sysconfig
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -334,6 +337,63 @@ class BPETokenizer:
         self.tok.save(str(path))
 
 
+def learn_pieces(counts: Mapping[str, int], size: int, specials: tuple[str, ...] = ()) -> list[str]:
+    """WordPiece's vocabulary learned from word counts, as Wu et al. 2016 and tokenizers' trainer build it:
+    start from the characters (a word's first as it is, the others as continuations "##c"), then
+    merge, again and again, the pair of adjacent pieces that occurs most often in the corpus, until
+    the vocabulary holds `size` pieces (the specials first). A tie goes to the pair that sorts first,
+    so the result is a function of the counts alone. Pair counts are updated only in the words a
+    merge touches, and the most frequent pair comes off a heap (stale entries skipped)."""
+    words = [([w[0], *(f"##{c}" for c in w[1:])], n) for w, n in sorted(counts.items()) if w]
+    vocab = list(specials) + sorted({p for syms, _ in words for p in syms} - set(specials))
+    seen = set(vocab)
+    pairs: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, (syms, n) in enumerate(words):
+        for pair in zip(syms, syms[1:]):
+            pairs[pair] += n
+            where[pair].add(i)
+    heap = [(-n, pair) for pair, n in pairs.items()]
+    heapq.heapify(heap)
+    while len(vocab) < size and heap:
+        n, pair = heapq.heappop(heap)
+        if pairs.get(pair, 0) != -n or n == 0:
+            continue  # a count that has changed since it was pushed
+        a, b = pair
+        merged = a + b[2:]  # b is always a continuation "##..."
+        if merged not in seen:
+            seen.add(merged)
+            vocab.append(merged)
+        changed = set()
+        for i in sorted(where.pop(pair)):
+            syms, count = words[i]
+            for old in zip(syms, syms[1:]):
+                pairs[old] -= count
+                where[old].discard(i)
+                changed.add(old)
+            out, k = [], 0
+            while k < len(syms):
+                if k + 1 < len(syms) and syms[k] == a and syms[k + 1] == b:
+                    out.append(merged)
+                    k += 2
+                else:
+                    out.append(syms[k])
+                    k += 1
+            words[i] = (out, count)
+            for new in zip(out, out[1:]):
+                pairs[new] += count
+                where[new].add(i)
+                changed.add(new)
+        pairs.pop(pair, None)
+        for p in changed:
+            if pairs.get(p, 0) > 0:
+                heapq.heappush(heap, (-pairs[p], p))
+            else:
+                pairs.pop(p, None)
+                where.pop(p, None)
+    return vocab
+
+
 class WordPieceTokenizer:
     """BERT's WordPiece (Devlin et al. 2019 §3; Wu et al. 2016): words split on whitespace and
     punctuation (lower-cased for an uncased vocabulary, accents stripped), then into the longest
@@ -361,13 +421,21 @@ class WordPieceTokenizer:
 
     @classmethod
     def train(cls, texts: list[str], vocab_size: int, lowercase: bool = True) -> WordPieceTokenizer:
+        """A vocabulary of `vocab_size` pieces learned from `texts` (`learn_pieces`): the same texts
+        give the same vocabulary in every process. (tokenizers' WordPieceTrainer does not: its pieces
+        and their ids change from one training to the next, and with them every number a model
+        trained on them gives.)"""
         from tokenizers import Tokenizer as HFTokenizer
-        from tokenizers import models, trainers
+        from tokenizers import models
 
-        tok = cls._pipeline(HFTokenizer(models.WordPiece(unk_token="[UNK]")), lowercase)
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(cls.SPECIALS),
-                                            show_progress=False)
-        tok.train_from_iterator(texts, trainer)
+        split = cls._pipeline(HFTokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]")), lowercase)
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(w for w, _ in split.pre_tokenizer.pre_tokenize_str(split.normalizer.normalize_str(text)))
+        pieces = learn_pieces(counts, vocab_size, cls.SPECIALS)
+        tok = cls._pipeline(HFTokenizer(models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="[UNK]")),
+                            lowercase)
+        tok.add_special_tokens(list(cls.SPECIALS))  # "[MASK]" in a text stays whole
         return cls(tok)
 
     @classmethod
@@ -418,7 +486,7 @@ def trained_wordpiece(docs: list[str], vocab: int, lowercase: bool = True) -> Wo
     """WordPiece trained on `docs`, kept in the data cache under a key of the text and settings
     (runs of the same corpus, pre-training and fine-tuning alike, share it)."""
     key = hashlib.sha256(json.dumps([docs, vocab, not lowercase]).encode()).hexdigest()[:16]
-    path = cache_dir() / "text" / f"wordpiece-{key}.json"
+    path = cache_dir() / "text" / f"pieces-{key}.json"  # ("wordpiece-*.json": tokenizers' trainer's, not reused)
     if path.is_file():
         try:
             tok = load_tokenizer(path)
