@@ -28,6 +28,32 @@ def test_help_list_info(capsys):
     assert code == 0 and "--first-seed" in out and "--data" in out
 
 
+def test_every_verb_answers_help_with_its_usage_and_an_example(capsys):
+    """`--help` and `-h` on every verb, with and without a milestone: exit 0, its usage, an example;
+    `milestones` alone is the overview; `sample NAME --help` lists that milestone's options; a
+    mistyped milestone is still one line."""
+    from milestones import cli as C
+
+    code, out, _ = cli(capsys)
+    assert code == 0 and out.startswith("usage: milestones VERB")
+    named = {"info": "resnet", "train": "resnet", "reproduce": "gpt", "sample": "gpt", "evaluate": "resnet",
+             "export": "gpt"}
+    for verb in C.VERBS:
+        for flag in ("--help", "-h"):
+            for args in ([], [named[verb]] if verb in named else None):
+                if args is None:
+                    continue
+                code, out, err = cli(capsys, verb, *args, flag)
+                assert code == 0 and "example" in out and f"milestones {verb}" in out, (verb, args, flag, err)
+                assert out.startswith(f"usage: milestones {verb}"), (verb, args, flag)
+    code, out, _ = cli(capsys, "train", "--help")
+    assert code == 0 and "milestones train resnet --help" in out
+    code, out, _ = cli(capsys, "sample", "gpt", "-h")
+    assert "--top-k" in out and "--temperature" in out
+    code, _, err = cli(capsys, "sample", "gtp", "--help")
+    assert code == 2 and "did you mean gpt?" in err and len(err.strip().splitlines()) == 1
+
+
 def test_train_tiny_writes_a_run(tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = cli(capsys, "train", "resnet", "--preset", "tiny", "--out", out, "--steps", "6", "--lr", "0.01")
@@ -327,3 +353,43 @@ def test_one_process_trains_a_run_folder(tmp_path, capsys):
         other.wait()
     code, _, err = cli(capsys, "train", "gan", "--out", run, "--resume", "--steps", "4")  # its process is gone
     assert code == 0 and "resuming" in err and not (run / ".lock").exists(), err
+
+
+def test_config_file_starts_a_run_with_options_on_top(tmp_path, capsys):
+    """--config takes a run's own config.json (the same config, its preset) or a user's JSON or TOML of
+    fields (nested or dotted, any option's name) over the preset; options go on top; every check of
+    an option applies, and a bad file is one line with nothing written. A run resumed with the file
+    that started it goes on."""
+    import milestones
+
+    first = tmp_path / "first"
+    code, _, err = cli(capsys, "train", "adam", "--preset", "tiny", "--steps", "4", "--hidden", "32", "--out", first,
+                       "--tensorboard", "false")
+    assert code == 0, err
+    code, _, err = cli(capsys, "train", "adam", "--config", first / "config.json", "--steps", "6",
+                       "--out", tmp_path / "again")
+    assert code == 0, err
+    a, b = (json.loads((d / "config.json").read_text()) for d in (first, tmp_path / "again"))
+    assert b["preset"] == "tiny" and {k for k in a["config"] if a["config"][k] != b["config"][k]} == {"steps"}
+    (tmp_path / "mine.toml").write_text('steps = 5\n"optim.lr" = 0.01\n[model]\nhidden = 16\n')
+    milestones.train("adam", tmp_path / "toml", preset="tiny", config=tmp_path / "mine.toml", tensorboard=False)
+    c = json.loads((tmp_path / "toml" / "config.json").read_text())["config"]
+    assert c["steps"] == 5 and c["model"]["hidden"] == 16 and c["optim"]["lr"] == 0.01
+    code, _, err = cli(capsys, "train", "adam", "--config", first / "config.json", "--out", first, "--resume",
+                       "--steps", "6")
+    assert code == 0 and "at step 4 of 6" in err, err
+    bad = {"unknown.json": ('{"modle.hidden": 3}', "unknown option --modle.hidden"),
+           "range.json": ('{"steps": -5}', "--steps must be positive"),
+           "broken.json": ('{"steps": 5', "not JSON"),
+           "list.json": ("[1, 2]", "not a mapping"),
+           "data.json": ('{"model": {"n_classes": 3}}', "comes from the data"),
+           "broken.toml": ("steps = ", "not TOML")}
+    for name, (text, message) in bad.items():
+        (tmp_path / name).write_text(text)
+        code, _, err = cli(capsys, "train", "adam", "--config", tmp_path / name, "--out", tmp_path / "never")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
+    for args, message in ((["gan", "--config", first / "config.json"], "is a run of 'adam', not 'gan'"),
+                          (["adam", "--config", tmp_path / "nope.json"], "no such file")):
+        code, _, err = cli(capsys, "train", *args, "--out", tmp_path / "never")
+        assert code == 2 and message in err, err
+    assert not (tmp_path / "never").exists()

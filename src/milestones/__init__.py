@@ -21,14 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["load", "train", "__version__"]
 
 
-def train(name: str, out: str | Path, preset: str = "small", resume: bool = False, **overrides: object) -> Path:
+def train(name: str, out: str | Path, preset: str = "small", resume: bool = False, config: str | Path | None = None,
+          **overrides: object) -> Path:
     """Train milestone `name` into the run folder `out`, exactly as `milestones train NAME --out OUT
-    --preset P --FIELD VALUE ...` does (progress, checkpoints, metrics.jsonl, curves.png), and return
-    the folder. Overrides name fields as the command line does, with `_` or `.`: `depth=20`,
-    `lr=1e-3`, `model={"plain": True}`. A mistake raises `milestones.errors.UserError`."""
+    --preset P [--config FILE] --FIELD VALUE ...` does (progress, checkpoints, metrics.jsonl,
+    curves.png), and return the folder. Overrides name fields as the command line does, with `_` or
+    `.`: `depth=20`, `lr=1e-3`, `model={"plain": True}`; `config` is a run's config.json or a JSON or
+    TOML file of fields, under the overrides. A mistake raises `milestones.errors.UserError`."""
     from .runs import train_named
 
-    return train_named(name, out, preset, resume, overrides)
+    return train_named(name, out, preset, resume, overrides, config)
 
 
 def load(path: str | Path, device: str = "cpu") -> Loaded:

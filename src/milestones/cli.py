@@ -35,9 +35,10 @@ The history of deep learning, 2012-2020, as runnable, verified programs.
 verbs:
   list                                   the ten milestones, their status and verdicts
   info NAME                              the idea, the presets, every config field and the claims
-  train NAME [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]
+  train NAME [--preset P] [--config FILE] [--resume] [--out DIR] [--FIELD VALUE ...]
                                          train with the shared trainer (presets: tiny, small, paper);
-                                         a field is --model.depth 32, or --depth 32 where unambiguous
+                                         a field is --model.depth 32, or --depth 32 where unambiguous;
+                                         --config: a run's config.json, or your JSON or TOML fields
   reproduce NAME [--preset P] [--seeds K] [--first-seed S] [--out DIR] [--data DIR] [--fresh] [--record]
                                          run the paper's claims in miniature: per-seed verdicts,
                                          figure, evidence.json with every run's command (--data:
@@ -81,15 +82,48 @@ examples:
 """
 
 
+EXAMPLES = {
+    "list": ["milestones list"],
+    "info": ["milestones info resnet"],
+    "train": ["milestones train resnet --out runs/r20 --depth 20", "milestones train resnet --out runs/r20 --resume "
+              "--steps 2000", "milestones train resnet --help               (every field of resnet, with its range)"],
+    "reproduce": ["milestones reproduce resnet", "milestones reproduce resnet --seeds 10 --first-seed 100"],
+    "tour": ["milestones tour", "milestones tour --only resnet,gpt --out runs/two"],
+    "sample": ["milestones sample gpt --run runs/chars \"def main(\" --top-k 40",
+               "milestones sample gpt --help                 (gpt's sampling options)"],
+    "evaluate": ["milestones evaluate resnet --run runs/plain"],
+    "plot": ["milestones plot runs/plain32 runs/res32 --out plain-vs-res.png"],
+    "export": ["milestones export gpt --run runs/chars --to gpt2-mine"],
+}
+
+
 def verb_usage(verb: str) -> str:
-    """The USAGE lines of one verb (`milestones VERB --help`), and the environment they read."""
+    """The USAGE lines of one verb (`milestones VERB --help`), its examples, and the environment."""
     lines = USAGE.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"  {verb} ") or line == f"  {verb}")
     end = start + 1
     while end < len(lines) and lines[end].startswith(" " * 10):
         end += 1
     env = lines.index("environment:")
-    return "\n".join(["usage: milestones " + lines[start].strip(), *lines[start + 1:end], "", *lines[env:env + 6]])
+    return "\n".join(["usage: milestones " + lines[start].strip(), *lines[start + 1:end], "",
+                      "examples:", *(f"  {e}" for e in EXAMPLES[verb]), "", *lines[env:env + 6]])
+
+
+def verb_help(verb: str, args: list[str]) -> str:
+    """`milestones VERB [NAME] --help`: the verb's usage and examples; with a milestone, also what
+    that milestone takes (sample: its options)."""
+    text = verb_usage(verb)
+    name = args[0] if args and not args[0].startswith("-") else None
+    if name is None or verb not in ("sample", "evaluate", "export", "reproduce", "info"):
+        return text
+    from . import registry
+
+    m = registry.get(name)  # a mistyped name is one line, with a did-you-mean
+    module = m.sample_module if verb == "sample" and m.built else None
+    if module is not None:
+        options = C.describe(module.Options()).removeprefix("task:\n")  # one part: no heading
+        text += f"\n\n{m.name}'s sampling options (--FIELD VALUE):\n{options}"
+    return text
 
 
 def _echo(text: str) -> None:
@@ -200,16 +234,20 @@ def cmd_train(args: list[str]) -> int:
     p.add_argument("--preset")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--out")
+    p.add_argument("--config")
     p.add_argument("-h", "--help", action="store_true")
     C.add_options(p, m.config_cls)
     given = _parse(p, args, m.config_cls)
-    preset, resume, out, show_help = (given.pop(k) for k in ("preset", "resume", "out", "help"))
+    preset, resume, out, config, show_help = (given.pop(k) for k in ("preset", "resume", "out", "config", "help"))
     given.pop("name")
     if show_help:
-        print(f"usage: milestones train {m.name} [--preset P] [--resume] [--out DIR] [--FIELD VALUE ...]\n")
+        print(f"usage: milestones train {m.name} [--preset P] [--config FILE] [--resume] [--out DIR] "
+              "[--FIELD VALUE ...]\n")
         print(C.describe(m.config(preset or "small")))
+        print(f"\nexamples:\n  milestones train {m.name} --preset tiny --out runs/{m.name}-try\n"
+              f"  milestones train {m.name} --out runs/{m.name}-try --resume      (after a stop: continues it)")
         return 0
-    runs.train(m, Path(out) if out else None, preset, resume, given)
+    runs.train(m, Path(out) if out else None, preset, resume, given, Path(config) if config else None)
     return 0
 
 
@@ -578,8 +616,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"; a milestone? milestones info {verb.lower()}" if verb.lower() in names else
                 did_you_mean(verb, names).replace("; did you mean ", "; a milestone? milestones info ").rstrip("?"))
             raise UserError(f"unknown verb {verb!r}{hint}; verbs are {', '.join(VERBS)}")
-        if verb != "train" and any(a in ("-h", "--help") for a in args):  # train lists its own fields
-            print(verb_usage(verb))
+        wants_help = any(a in ("-h", "--help") for a in args)
+        if wants_help and (verb != "train" or not args or args[0].startswith("-")):  # train NAME: its fields
+            print(verb_help(verb, args))
             code = 0
         else:
             code = VERBS[verb](args)

@@ -32,16 +32,23 @@ if TYPE_CHECKING:
     from .core.trainer import Result
 
 
-def train(m: Any, out: Path | None, preset: str | None, resume: bool, given: dict[str, Any]) -> tuple[Result, Any]:
+def train(m: Any, out: Path | None, preset: str | None, resume: bool, given: dict[str, Any],
+          config_file: Path | None = None) -> tuple[Result, Any]:
     """Start (or with `resume`, continue) a run of milestone `m` in `out` (a new folder under runs/
     when None), with the config fields `given` (parsed values, by path or short name) over the
     preset's (or, resumed, over the run's own), train it to its end, and draw its curves. Returns
     the trainer's result and the task. Every check comes before anything is written. Resumed, the
     command that started the run is accepted again: its preset, and any field at the value the run
-    has; another preset, or a changed field that cannot change mid-run, is one line."""
+    has; another preset, or a changed field that cannot change mid-run, is one line. The fields of
+    `config_file` (`file_overrides`) come first, `given` on top: a new run starts from them, and a
+    resumed run takes them as it takes options."""
     from .core import checkpoint as ckpt
     from .core.trainer import train as train_task
 
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        from_file, preset = file_overrides(m, config_file, preset)
+    given = {**from_file, **C.resolve(m.config_cls, given)}  # by path; the options over the file
     if resume:
         run_dir = out if out is not None else latest_run(m.name)
         saved, saved_cfg = saved_run(m, run_dir, "cannot resume: ")
@@ -87,8 +94,58 @@ def train(m: Any, out: Path | None, preset: str | None, resume: bool, given: dic
     return result, task
 
 
+def file_overrides(m: Any, path: Path, preset: str | None) -> tuple[dict[str, Any], str | None]:
+    """The fields a config file sets, by path, and the preset to start from: a run's own config.json
+    (every field; its preset unless `preset` is given) or a file a user wrote, JSON or TOML, of
+    fields nested (`{"model": {"depth": 20}}`) or dotted (`"model.depth" = 20`), by any name the
+    command line takes. What comes from the data or is computed is left out of a run's file and
+    refused in a user's; every value is checked as an option's is. One line when it cannot be used."""
+    import json
+
+    where = f"--config {path}"
+    try:
+        text = path.expanduser().read_text()
+    except FileNotFoundError:
+        raise UserError(f"{where}: no such file") from None
+    except (IsADirectoryError, UnicodeDecodeError):
+        raise UserError(f"{where}: not a text file (a config.json, or a .toml)") from None
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data: Any = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as e:  # json's and tomllib's decode errors
+        raise UserError(f"{where}: not {'TOML' if path.suffix == '.toml' else 'JSON'} ({str(e).splitlines()[0]})") \
+            from None
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: not a mapping of config fields")
+    cls = m.config_cls
+    skip: set[str] = set()
+    if "milestone" in data and isinstance(data.get("config"), dict):  # a run's own config.json
+        if data["milestone"] != m.name:
+            raise UserError(f"{where} is a run of {data['milestone']!r}, not {m.name!r}")
+        preset = preset or data.get("preset")
+        data = data["config"]
+        skip = set(C.derived_of(cls)) | {f.path for f in C.fields_of(cls) if f.from_data}
+    fields = {f.path: f for f in C.fields_of(cls)}
+    out: dict[str, Any] = {}
+    try:
+        for name, value in C.flatten(data).items():
+            if name in skip:
+                continue
+            key = C.resolve_name(cls, name)
+            if isinstance(value, list):
+                value = tuple(value)
+            out.update(C.resolve(cls, {key: value}) if key in fields else {})
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
+    return out, preset
+
+
 def train_named(name: str, out: str | Path, preset: str = "small", resume: bool = False,
-                overrides: Mapping[str, Any] | None = None) -> Path:
+                overrides: Mapping[str, Any] | None = None, config: str | Path | None = None) -> Path:
     """`train` for the Python API: the milestone by name, the overrides as Python values (`depth=20`,
     `model={"plain": True}`), checked as the command line checks them."""
     m = registry.get(name)
@@ -96,7 +153,7 @@ def train_named(name: str, out: str | Path, preset: str = "small", resume: bool 
     parser = C.ArgumentParser(prog=f"milestones.train({m.name!r})")
     C.add_options(parser, m.config_cls)
     given = C.parse_options(parser, C.to_args(C.flatten(dict(overrides or {}))), m.config_cls)
-    train(m, Path(out), None if resume else preset, resume, given)
+    train(m, Path(out), None if resume else preset, resume, given, Path(config) if config else None)
     return Path(out)
 
 

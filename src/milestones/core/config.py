@@ -601,7 +601,7 @@ def describe(cfg: Any) -> str:
     trainer's): one line per field with its options, type, range and value, then its docstring."""
     cls = type(cfg)
     spellings = options_of(cls)
-    trainer = {f.name for f in fields(TrainConfig)}
+    trainer = {f.name for f in fields(TrainConfig)} if issubclass(cls, TrainConfig) else set()
     groups: dict[str, list[str]] = {}
     for f in fields_of(cls):
         part = f.path.split(".")[0] if "." in f.path else ("trainer" if f.path in trainer else "task")
