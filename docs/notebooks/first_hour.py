@@ -6,9 +6,10 @@
 # the settings of the ResNet claim), watch their curves, load one back and look at what it predicts.
 # About 15 seconds on a laptop CPU.
 #
-# This file is a notebook in the percent format: VS Code, PyCharm and Jupyter (with jupytext) open
-# its `# %%` cells as notebook cells, and `python docs/notebooks/first_hour.py` runs it top to
-# bottom (the tests do, so it cannot rot). Figures go to `runs/first-hour/`.
+# This notebook is in the percent format: VS Code, PyCharm and Jupyter (with jupytext) open its
+# `# %%` cells as notebook cells, and `python docs/notebooks/first_hour.py` runs it top to bottom;
+# `first_hour.ipynb` beside it holds the same cells for Jupyter and Colab (the tests run both, so
+# neither can rot). Figures go to `runs/first-hour/`.
 
 # %%
 import json
