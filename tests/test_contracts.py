@@ -151,11 +151,14 @@ def test_load_gives_the_model_the_run_evaluated(name, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_wheel_ships_every_reference_file(tmp_path):
-    """`pip install milestones` from a wheel has the references that list, info and the tour read."""
+def test_the_wheel_ships_every_reference_file_and_runs_without_the_source(tmp_path):
+    """`pip install milestones` from a wheel has the references that list, info and the tour read, and
+    the licence; installed into a fresh venv, away from the source tree, it lists and trains."""
+    import os
     import subprocess
     import sys
     import zipfile
+    from pathlib import Path
 
     from conftest import ROOT
 
@@ -163,6 +166,36 @@ def test_the_wheel_ships_every_reference_file(tmp_path):
                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
     (wheel,) = tmp_path.glob("milestones-*.whl")
-    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if "/references/" in n}
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n for n in names if "/references/" in n}
     ours = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src" / "milestones").glob("*/references/*.json")}
     assert ours and shipped == ours
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+
+    # installed into a fresh venv, away from the source tree, it lists the ten and trains: the venv
+    # sees this one's packages (torch and the rest) through a .pth, and nothing of the source
+    import sysconfig
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    got = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                         capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)} | {
+        "MILESTONES_RUNS": str(away / "runs"), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    where = subprocess.run([python, "-c", "import milestones; print(milestones.__file__)"], capture_output=True,
+                           text=True, cwd=away, env=env)
+    assert where.stdout.strip().startswith(str(site)), (where.stdout, where.stderr)
+    listed = subprocess.run([python, "-m", "milestones", "list"], capture_output=True, text=True, cwd=away, env=env)
+    assert listed.returncode == 0 and "simclr" in listed.stdout and "on 10 seeds" in listed.stdout, listed.stderr
+    trained = subprocess.run([python, "-m", "milestones", "train", "adam", "--preset", "tiny", "--steps", "2",
+                              "--out", "run", "--tensorboard", "false"], capture_output=True, text=True, cwd=away,
+                             env=env, timeout=300)
+    assert trained.returncode == 0 and (away / "run" / "curves.png").exists(), trained.stderr[-1500:]

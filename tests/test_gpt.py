@@ -518,3 +518,48 @@ def test_in_context_tasks_train_and_report_accuracy_by_kind(tmp_path, capsys):
                         (["--rep-min", "1"], "2 <= min <= max")):
         code, out, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--dataset", "repeats", *args)
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_hub_names_come_from_the_local_hugging_face_cache_offline(tmp_path, capsys, monkeypatch):
+    """`--init-from NAME` and `--pretrained NAME` take a Hugging Face Hub name: offline, the model is read
+    from the local Hugging Face cache (here one the test builds, laid out as huggingface_hub lays it
+    out); a name the cache lacks is one line saying how to get it; a repository with only pickled
+    weights is refused."""
+    from milestones.data.text import BPETokenizer
+
+    hub = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+
+    def cached(repo: str):
+        commit = "0123456789abcdef0123456789abcdef01234567"
+        root = hub / f"models--{repo.replace('/', '--')}"
+        (root / "refs").mkdir(parents=True)
+        (root / "refs" / "main").write_text(commit)
+        return root / "snapshots" / commit
+
+    snap = cached("tiny-org/tiny-gpt2")
+    _hf_folder(snap, vocab=300)
+    BPETokenizer.train("def f(x):\n    return x\n" * 200, 300).save(snap / "tokenizer.json")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 300)
+    code, _, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", "tiny-org/tiny-gpt2", "--data",
+                       corpus, "--seq-len", "16", "--steps", "2", "--out", tmp_path / "ft", "--tensorboard", "false")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert (meta["model"]["d_model"], meta["model"]["layers"]) == (48, 3)
+    code, out, err = cli(capsys, "sample", "gpt", "--pretrained", "tiny-org/tiny-gpt2", "def ", "--max-new-tokens", "4")
+    assert code == 0, err
+    pickled = cached("someone/pickled")
+    pickled.mkdir(parents=True)
+    (pickled / "config.json").write_text("{}")
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    for name, message in (("nobody/missing", "not in the local Hugging Face cache"),
+                          ("someone/pickled", "no safetensors weights")):
+        code, _, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", name, "--out", tmp_path / "no")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "no").exists()

@@ -5,7 +5,8 @@ takes a preset. So an example cannot use a run no line before it made, or an opt
 exists.
 
 Left out, each for a reason a test cannot supply: lines with the synopsis's placeholders (NAME,
-DIR, ...), lines that read the user's own files (`~/...`, `reviews.tsv`, ...), the paper preset and
+DIR, ...), lines that read the user's own files (`~/...`, `reviews.tsv`, ...) or a Hub model (a
+network; tests/test_gpt.py reads one from a Hugging Face cache it builds), the paper preset and
 torchrun (a GPU), `tour` (its own tests run it) and `--record` (it writes the package's references).
 """
 
@@ -22,7 +23,7 @@ from conftest import ROOT
 
 PLACEHOLDER = re.compile(r"\b(NAME|DIR|RUN|OUT|PNG|KEY|FINE_TUNED)\b")
 USERS_OWN = ("~/", "reviews.tsv", "notes.txt", "pairs.tsv", "--preset paper", "torchrun", "milestones tour",
-             "--record", "tensorboard", "pip ", "make ")
+             "--record", "tensorboard", "pip ", "make ", "--pretrained gpt2", "--pretrained bert-base")
 PAGES = ("README.md", "docs/guide.md", "docs/milestones.md", "docs/results.md", "docs/development.md")
 MAX_STEPS, MAX_SEEDS = 20, 1  # the tiny preset's scale: an example's own --steps 5000 would take minutes
 

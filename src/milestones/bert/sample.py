@@ -18,6 +18,7 @@ from typing import Literal
 
 import torch
 
+from ..core import hub
 from ..core.checkpoint import Loaded
 from ..core.config import Positive
 from ..errors import UserError
@@ -41,7 +42,7 @@ class Options:
 
 def load_pretrained(opts: Options) -> Loaded:
     """A Hugging Face BERT folder as a Loaded run (the `--pretrained` source)."""
-    folder = minilm_folder("--pretrained") if opts.pretrained == MINILM else Path(opts.pretrained).expanduser()
+    folder = minilm_folder("--pretrained") if opts.pretrained == MINILM else hub.folder(opts.pretrained, "--pretrained")
     if not folder.is_dir():
         raise UserError(f"--pretrained {folder} is not a folder")
     cfg, state, absent = convert.load_hf(folder)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ..core import checkpoint as ckpt
 from ..core import config as C
+from ..core import hub
 from ..core.task import Source
 from ..data import labelled
 from ..data import text as tx
@@ -132,6 +133,8 @@ def hf_tokenizer(folder: Path, cased: bool | None = None) -> tx.WordPieceTokeniz
 def load_source(path_or_name: str, cased: bool | None = None) -> Source:
     """The config, weights and tokenizer of a run, a Hugging Face BERT folder, or `minilm`."""
     path = minilm_folder() if path_or_name == MINILM else expand(path_or_name)
+    if not path.exists():
+        path = hub.folder(path_or_name, "--init-from")  # a Hugging Face Hub name, or one line
     if not path.exists():
         raise UserError(f"--init-from {path} does not exist")
     if path.is_dir() and ckpt.is_reference_folder(path):

@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 
+from ..core import hub
 from ..core.checkpoint import Loaded
 from ..core.config import NonNegative, Positive, Probability
 from ..data import text as tx
@@ -57,7 +58,7 @@ class Options:
 
 def load_pretrained(opts: Options) -> Loaded:
     """A Hugging Face GPT-2 folder as a Loaded run (the `--pretrained` source)."""
-    folder = Path(opts.pretrained).expanduser()
+    folder = hub.folder(opts.pretrained, "--pretrained")  # a folder, or a Hugging Face Hub name
     if not folder.is_dir():
         raise UserError(f"--pretrained {folder} is not a folder")
     model = convert.from_hf(folder)

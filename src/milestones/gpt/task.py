@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core import checkpoint as ckpt
 from ..core import config as C
+from ..core import hub
 from ..core.task import Source
 from ..data import text as tx
 from ..errors import UserError
@@ -57,6 +58,8 @@ class GPTTask(LanguageModelTask):
     model_class = GPT
 
     def load_source(self, path: Path) -> Source:
+        if not path.exists():
+            path = hub.folder(str(self.cfg.init_from), "--init-from")  # a Hugging Face Hub name, or one line
         if not path.exists():
             raise UserError(f"--init-from {path} does not exist")
         if path.is_dir() and ckpt.is_reference_folder(path):
