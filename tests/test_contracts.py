@@ -199,3 +199,17 @@ def test_the_wheel_ships_every_reference_file_and_runs_without_the_source(tmp_pa
                               "--out", "run", "--tensorboard", "false"], capture_output=True, text=True, cwd=away,
                              env=env, timeout=300)
     assert trained.returncode == 0 and (away / "run" / "curves.png").exists(), trained.stderr[-1500:]
+
+
+def test_before_step_comes_once_per_optimizer_step_before_its_micro_batches(monkeypatch):
+    """The trainer calls a task's before_step(step) once per optimizer step, then batch() for each
+    micro-batch (where DQN acts, then samples replay)."""
+    m, cfg = tiny("adam", steps=3, grad_accum=2)
+    task = m.make_task(cfg)
+    calls = []
+    batch = task.batch
+    monkeypatch.setattr(task, "before_step", lambda step: calls.append(("before", step)))
+    monkeypatch.setattr(task, "batch",
+                        lambda step, shard: calls.append(("batch", step, shard.micro)) or batch(step, shard))
+    train(task, None, verbose=False)
+    assert calls == [c for s in range(3) for c in (("before", s), ("batch", s, 0), ("batch", s, 1))]

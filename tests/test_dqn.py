@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from milestones import registry
-from milestones.core.task import Shard
 from milestones.core.trainer import train
 from milestones.data import rl
 from milestones.dqn.model import QMLP, NatureCNN, QAgent, QNetConfig
@@ -233,10 +232,12 @@ def test_dqn_rejects_distributed_runs(monkeypatch):
         task.attach(task.build_model(), torch.device("cpu"))
 
 
-def test_batch_before_attach_is_a_clear_error():
+def test_acting_before_attach_is_a_clear_error():
+    """The trainer calls before_step (act, store, sync the target) once per optimizer step, then batch
+    (sample replay) per micro-batch; acting needs the model attached."""
     m, cfg = tiny()
     with pytest.raises(AssertionError, match="attach"):
-        m.make_task(cfg).batch(0, Shard())
+        m.make_task(cfg).before_step(0)
 
 
 def test_the_update_count_follows_from_the_environment_steps(capsys):

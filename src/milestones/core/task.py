@@ -123,6 +123,10 @@ class Task:
         """The training examples at these indices, as a (CPU) batch."""
         raise NotImplementedError
 
+    def before_step(self, step: int) -> None:
+        """Called once per optimizer step, before its micro-batches are drawn: a task that acts in an
+        environment (DQN) acts and stores there, so that `batch` only samples. Nothing by default."""
+
     def batch(self, step: int, shard: Shard) -> Any:
         """The (CPU) micro-batch of `step` that `shard` takes."""
         if self.sampler is None:

@@ -223,6 +223,7 @@ class Trainer:
         """One optimizer step per phase, all phases on the same micro-batches."""
         cfg, d = self.cfg, self.dist
         t0 = time.perf_counter()
+        self.task.before_step(self.step)
         batches = [to_device(self.task.batch(self.step, Shard(m, cfg.grad_accum, d.rank, d.world)), self.device)
                    for m in range(cfg.grad_accum)]
         metrics: dict[str, float] = {"loss": 0.0}

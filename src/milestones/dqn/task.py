@@ -197,13 +197,17 @@ class DQNTask(Task):
         elif len(self.buffer) == 0:  # resumed without a saved buffer: refill it
             self.collect(math.ceil(self.cfg.learning_starts / n))
 
-    def batch(self, step: int, shard: Shard) -> Any:
-        """Act first when a round begins (and copy the target network when due), then sample replay."""
+    def before_step(self, step: int) -> None:
+        """Act when a round of updates begins (`--train-freq` environment steps, stored in replay), and
+        copy the online network to the target when due: once per optimizer step, before its batches."""
         assert self.model is not None, "attach() was not called"
-        if shard.micro == 0 and step % self.cfg.gradient_steps == 0:
+        if step % self.cfg.gradient_steps == 0:
             self.collect(self.cfg.train_freq)
-        if shard.micro == 0 and step % self.cfg.target_update == 0:
+        if step % self.cfg.target_update == 0:
             self.model.sync_target()
+
+    def batch(self, step: int, shard: Shard) -> Any:
+        """A micro-batch sampled from replay."""
         return self.buffer.sample(shard.size(self.cfg.batch_size), self.gen)
 
     def loss(self, model: nn.Module, batch: Any, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
