@@ -266,7 +266,7 @@ figure { margin: .8rem 0; } img { max-width: 100%; height: auto; } figcaption { 
 .stamp { color: #555; font-size: .9rem; }
 .smoke { background: #fff4e5; border: 1px solid #f0b429; padding: .6rem 1rem; }
 pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre-wrap; }
-code { overflow-wrap: anywhere; }
+code, td { overflow-wrap: anywhere; }  /* a run of numbers joined by slashes breaks, not the page */
 @media (max-width: 40rem) {
   body { margin: 1rem auto; font-size: .95rem; }
   .claim { padding-left: .5rem; }
