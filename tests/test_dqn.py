@@ -264,3 +264,71 @@ def test_each_classic_control_task_gets_its_tuned_settings():
     for cfg in (acrobot, car):
         task = m.make_task(cfg)
         assert task.spec.n_actions == 3
+
+
+# -- MinAtar (Young & Tian 2019): Atari's games in 10x10 frames ---------------------------------------
+
+def test_minatar_breakout_trains_on_its_own_network_samples_and_resumes(tmp_path, capsys):
+    """MinAtar/Breakout-v1's (10, 10, 4) boolean frames get MinAtar's network (conv 16 3x3, 128 units);
+    a run trains, resumes with its counters and replay, and `sample` draws its frames into a GIF."""
+    from milestones.dqn.model import MinAtarCNN, QAgent, QNetConfig
+
+    net = QAgent(QNetConfig(obs_shape=(10, 10, 4), n_actions=3)).online
+    assert isinstance(net, MinAtarCNN)
+    assert sum(p.numel() for p in net.parameters()) == (4 * 16 * 9 + 16) + (1024 * 128 + 128) + (128 * 3 + 3)
+    assert net(torch.zeros(5, 10, 10, 4, dtype=torch.bool)).shape == (5, 3)
+    over = dict(env="MinAtar/Breakout-v1", save_replay=True, eval_episodes=2)
+    m, cfg = tiny(**over)
+    _, half = tiny(**over, env_steps=700)
+    first = m.make_task(half)
+    assert first.spec.obs_shape == (10, 10, 4) and first.spec.obs_dtype == np.bool_ and first.spec.n_actions == 3
+    train(first, tmp_path / "run", verbose=False)
+    resumed = m.make_task(cfg)
+    result = train(resumed, tmp_path / "run", resume=True, verbose=False)
+    assert result.step == cfg.steps and resumed.env_steps == cfg.env_steps and len(resumed.buffer) >= len(first.buffer)
+    code, out, err = cli(capsys, "sample", "dqn", "--run", tmp_path / "run", "--count", "1")
+    assert code == 0 and "episode 1: return" in out, err
+    gif = tmp_path / "run" / "samples" / "episode.gif"
+    assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    code, out, err = cli(capsys, "evaluate", "dqn", "--run", tmp_path / "run")
+    assert code == 0 and "eval_return" in out and "random_return" in out, err  # the random policy beside it
+
+
+def test_each_minatar_game_gets_the_minatar_papers_settings():
+    """The small preset on a MinAtar id: the MinAtar paper's DQN (batch 32, replay 100k, target every
+    1,000 updates, epsilon to 0.1 over 100k frames, replay from 5,000, centred RMSProp 2.5e-4), with
+    one update every 4 frames over 150,000 frames; each game's frames and actions."""
+    from milestones.optim.classic import RMSProp
+
+    m = registry.get("dqn")
+    for game, channels in (("Asterix", 4), ("Breakout", 4), ("Freeway", 7), ("Seaquest", 10), ("SpaceInvaders", 6)):
+        cfg = m.config("small", {"env": f"MinAtar/{game}-v1"})
+        assert (cfg.batch_size, cfg.buffer_size, cfg.target_update, cfg.exploration_steps, cfg.eps_end,
+                cfg.learning_starts, cfg.train_freq, cfg.env_steps) == (32, 100_000, 1000, 100_000, 0.1, 5000, 4,
+                                                                        150_000)
+        assert (cfg.optim.name, cfg.optim.lr, cfg.optim.alpha, cfg.optim.eps) == ("rmsprop_centered", 2.5e-4, 0.95,
+                                                                                  0.01)
+        task = m.make_task(m.config("tiny", {"env": f"MinAtar/{game}-v1"}))
+        assert task.spec.obs_shape == (10, 10, channels), game
+    opt = m.make_task(cfg).build_optimizers(m.model_class(m.make_task(cfg).model_config()))["model"]
+    assert isinstance(opt, RMSProp) and opt.defaults["centered"]
+
+
+def test_minatar_mistakes_are_one_line(tmp_path, capsys, monkeypatch):
+    """An id that is not one of the five games lists them; without the package, the pip command."""
+    import builtins
+
+    code, _, err = cli(capsys, "train", "dqn", "--env", "MinAtar/Pong-v1")
+    assert code == 2 and "MinAtar/Breakout-v1" in err and "MinAtar/Seaquest-v1" in err and err.count("\n") == 1
+    monkeypatch.setattr(rl, "_MINATAR_REGISTERED", False)
+    real_import = builtins.__import__
+
+    def no_minatar(name, *args, **kwargs):
+        if name.startswith("minatar"):
+            raise ImportError("No module named 'minatar'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_minatar)
+    code, _, err = cli(capsys, "train", "dqn", "--env", "MinAtar/Breakout-v1", "--out", tmp_path / "never")
+    assert code == 2 and "pip install --no-deps MinAtar==1.0.15" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "never").exists()

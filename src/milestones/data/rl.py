@@ -42,6 +42,55 @@ def is_atari(env_id: str) -> bool:
     return env_id.startswith("ALE/") or "NoFrameskip" in env_id
 
 
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+MINATAR_PIP = "pip install --no-deps MinAtar==1.0.15"  # its declared pandas, scipy, seaborn only draw
+_MINATAR_REGISTERED = False
+
+
+def is_minatar(env_id: str) -> bool:
+    return env_id.startswith("MinAtar/")
+
+
+def _register_minatar(env_id: str) -> None:
+    """MinAtar's five games (Young & Tian 2019) as gymnasium ids, from the `minatar` package (GPL,
+    an optional install), or one line naming the pip command; an unknown game lists the five."""
+    global _MINATAR_REGISTERED
+    game = env_id.removeprefix("MinAtar/").rsplit("-v", 1)
+    if game[0] not in MINATAR_GAMES or len(game) != 2 or game[1] not in ("0", "1"):
+        raise UserError(f"no MinAtar game {env_id!r}; the five are "
+                        f"{', '.join(f'MinAtar/{g}-v1' for g in MINATAR_GAMES)} (-v0: all 6 actions)")
+    if _MINATAR_REGISTERED:
+        return
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its gym module warns that rendering needs seaborn; we draw frames ourselves
+    try:
+        from minatar import gym as minatar_gym
+    except ImportError:
+        raise UserError(f"{env_id} needs the minatar package (GPL-3.0, optional): {MINATAR_PIP} "
+                        "(make install brings it)") from None
+    finally:
+        root.setLevel(level)
+    minatar_gym.register_envs()
+    _MINATAR_REGISTERED = True
+
+
+def minatar_frame(obs: np.ndarray, scale: int = 16) -> np.ndarray:
+    """A MinAtar observation (H, W, C booleans, one channel per kind of object) as an RGB image: each
+    channel in its own colour (the last channel set wins where several are), black elsewhere, each
+    cell `scale` pixels wide. (H*scale, W*scale, 3) uint8."""
+    channels = obs.shape[-1]
+    hues = np.linspace(0, 1, channels, endpoint=False)
+    palette = np.zeros((channels + 1, 3), dtype=np.uint8)  # 0: black
+    for k, h in enumerate(hues):  # evenly spaced, bright hues
+        rgb = np.clip(np.abs(((h * 6 + np.array([0, 4, 2])) % 6) - 3) - 1, 0, 1)
+        palette[k + 1] = (60 + 195 * rgb).astype(np.uint8)
+    index = np.max(obs.astype(np.int64) * np.arange(1, channels + 1), axis=-1)  # (H, W): 0 or channel + 1
+    return np.kron(palette[index], np.ones((scale, scale, 1), dtype=np.uint8))
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     env_id: str
@@ -58,6 +107,8 @@ def make_env(env_id: str, render_mode: str | None = None, frame_stack: int = 4,
     atari = is_atari(env_id)
     if atari:
         _register_ale()
+    if is_minatar(env_id):
+        _register_minatar(env_id)
     if render_mode is not None:  # classic control draws with pygame: no window, no audio device
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -70,7 +121,8 @@ def make_env(env_id: str, render_mode: str | None = None, frame_stack: int = 4,
     try:
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
     except gym.error.Error as e:
-        hint = "classic control: CartPole-v1, Acrobot-v1, MountainCar-v0; Atari: ALE/Pong-v5, ALE/Breakout-v5"
+        hint = ("classic control: CartPole-v1, Acrobot-v1, MountainCar-v0; Atari: ALE/Pong-v5, ALE/Breakout-v5; "
+                "MinAtar: MinAtar/Breakout-v1")
         raise UserError(f"cannot make environment {env_id!r} ({e}); known ids include {hint}") from None
     except ImportError as e:
         raise UserError(f"environment {env_id!r} needs a package that is missing: {e}") from None
@@ -85,7 +137,8 @@ def make_env(env_id: str, render_mode: str | None = None, frame_stack: int = 4,
     space = env.observation_space
     if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 3):
         env.close()
-        raise UserError(f"{env_id} has observations {space}; supported are vectors and (frames, H, W) images")
+        raise UserError(f"{env_id} has observations {space}; supported are vectors, (frames, H, W) images and "
+                        "MinAtar's (10, 10, channels) frames")
     return env
 
 

@@ -7,6 +7,10 @@ Mnih et al., "Human-level control through deep reinforcement learning", Nature 5
              per action. One forward pass gives the Q-values of every action (the paper's choice
              over feeding the action in), so acting greedily costs one pass.
   QMLP       the same idea for vector observations (classic control): hidden ReLU layers.
+  MinAtarCNN MinAtar's 10x10xC frames (Young & Tian 2019, "MinAtar: An Atari-inspired testbed for
+             thorough and reproducible reinforcement learning experiments", §4 and its
+             examples/dqn.py): conv 16 3x3 stride 1, ReLU, a 128-unit fully connected ReLU layer,
+             one output per action. The Nature CNN's 8x8 stride-4 first layer does not fit 10x10.
   QAgent     the online network Q(s, a; theta) and the target network Q(s, a; theta^-), a
              periodically synced copy that gives the bootstrap targets (Methods, "Training
              algorithm": "every C updates we clone the network Q to obtain a target network").
@@ -67,13 +71,30 @@ class NatureCNN(nn.Module):
         return self.head(self.features(x))  # (B, n_actions)
 
 
+class MinAtarCNN(nn.Module):
+    def __init__(self, size: int, channels: int, n_actions: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, stride=1), nn.ReLU(),  # (B, C, 10, 10) -> (B, 16, 8, 8)
+            nn.Flatten(),  # -> (B, 1024)
+        )
+        self.head = nn.Sequential(nn.Linear(16 * (size - 2) ** 2, 128), nn.ReLU(), nn.Linear(128, n_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float().permute(0, 3, 1, 2)  # MinAtar's (B, 10, 10, C) booleans -> (B, C, 10, 10)
+        return self.head(self.features(x))  # (B, n_actions)
+
+
 def q_network(cfg: QNetConfig) -> nn.Module:
-    if len(cfg.obs_shape) == 1:
-        return QMLP(cfg.obs_shape[0], cfg.n_actions, cfg.hidden)
-    if len(cfg.obs_shape) == 3 and cfg.obs_shape[1] == cfg.obs_shape[2]:
-        return NatureCNN(cfg.obs_shape[0], cfg.n_actions, cfg.obs_shape[1])
-    raise ValueError(f"no Q-network for observations of shape {cfg.obs_shape}: "
-                     "expected (features,) or (frames, size, size)")
+    shape = cfg.obs_shape
+    if len(shape) == 1:
+        return QMLP(shape[0], cfg.n_actions, cfg.hidden)
+    if len(shape) == 3 and shape[1] == shape[2]:
+        return NatureCNN(shape[0], cfg.n_actions, shape[1])
+    if len(shape) == 3 and shape[0] == shape[1] and shape[2] < shape[0]:  # channels last: MinAtar
+        return MinAtarCNN(shape[0], shape[2], cfg.n_actions)
+    raise ValueError(f"no Q-network for observations of shape {shape}: "
+                     "expected (features,), (frames, size, size) or MinAtar's (size, size, channels)")
 
 
 class QAgent(nn.Module):

@@ -31,14 +31,14 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "rmsprop": RMSProp, "adadelta": AdaDelta, "lars": LARS,
 }
 
-Name = Literal["adam", "adamw", "adamax", "sgd", "adagrad", "rmsprop", "adadelta", "lars"]
+Name = Literal["adam", "adamw", "adamax", "sgd", "adagrad", "rmsprop", "rmsprop_centered", "adadelta", "lars"]
 
 
 @dataclass
 class OptimConfig:
     name: Annotated[Name, Alias("optimizer")] = "adam"
-    """Optimizer: adam, adamw, adamax (optim/adam.py), sgd, adagrad, rmsprop, adadelta (optim/classic.py) or
-    lars (optim/lars.py)."""
+    """Optimizer: adam, adamw, adamax (optim/adam.py), sgd, adagrad, rmsprop, rmsprop_centered (Graves' form,
+    DQN's and MinAtar's), adadelta (optim/classic.py) or lars (optim/lars.py)."""
     lr: Resumable[Positive[float]] = 1e-3
     """Peak learning rate (the schedule scales it; see --schedule)."""
     weight_decay: Resumable[NonNegative[float]] = 0.0
@@ -52,7 +52,7 @@ class OptimConfig:
     beta2: Resumable[Fraction] = 0.999
     """adam, adamw, adamax: decay of the squared gradient's running mean (or of its infinity norm)."""
     alpha: Resumable[Fraction] = 0.99
-    """rmsprop: decay of the squared gradient's running mean (the Nature DQN's 0.95)."""
+    """rmsprop, rmsprop_centered: decay of the squared gradient's running mean (the Nature DQN's 0.95)."""
     trust: Resumable[Positive[float]] = 1e-3
     """lars: trust coefficient eta (a tensor's step is about lr * eta times its norm); parameter groups
     without weight decay (biases, BatchNorm) are not adapted."""
@@ -72,8 +72,9 @@ def build(cfg: OptimConfig, params: Params) -> Optimizer:
         return OPTIMIZERS[cfg.name](params, lr=cfg.lr, betas=betas, weight_decay=wd, **eps)  # type: ignore[call-arg]
     if cfg.name == "lars":
         return LARS(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd, trust_coefficient=cfg.trust, **eps)
-    if cfg.name == "rmsprop":
-        return RMSProp(params, lr=cfg.lr, alpha=cfg.alpha, weight_decay=wd, **eps)
+    if cfg.name in ("rmsprop", "rmsprop_centered"):
+        return RMSProp(params, lr=cfg.lr, alpha=cfg.alpha, weight_decay=wd, centered=cfg.name == "rmsprop_centered",
+                       **eps)
     return OPTIMIZERS[cfg.name](params, lr=cfg.lr, weight_decay=wd, **eps)  # type: ignore[call-arg]
 
 

@@ -63,13 +63,15 @@ class AdaGrad(Base):
 
 
 class RMSProp(Base):
-    """RMSProp: steps divided by a running root-mean-square of recent gradients."""
+    """RMSProp: steps divided by a running root-mean-square of recent gradients. Centred (Graves 2013,
+    the form DQN and MinAtar's DQN use), the running mean of the gradient is subtracted: the step is
+    divided by an estimate of the gradient's standard deviation rather than its root mean square."""
 
     def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         check_hyperparameters(lr, eps, (alpha, momentum))
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum))
+                                      momentum=momentum, centered=centered))
 
     def _update(self, p, grad, state, group):
         if not state:
@@ -77,12 +79,19 @@ class RMSProp(Base):
             state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             if group["momentum"] > 0:
                 state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["centered"]:
+                state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["step"] += 1
         if group["weight_decay"] != 0:
             grad = grad.add(p, alpha=group["weight_decay"])
         sq = state["square_avg"]
         sq.mul_(group["alpha"]).addcmul_(grad, grad, value=1 - group["alpha"])
-        avg = sq.sqrt().add_(group["eps"])
+        if group["centered"]:  # E[g^2] - E[g]^2
+            mean = state["grad_avg"]
+            mean.lerp_(grad, 1 - group["alpha"])
+            avg = sq.addcmul(mean, mean, value=-1).sqrt_().add_(group["eps"])
+        else:
+            avg = sq.sqrt().add_(group["eps"])
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]
             buf.mul_(group["momentum"]).addcdiv_(grad, avg)
