@@ -121,6 +121,7 @@ def test_overfits_one_batch(name):
         return first[shard.micro]
 
     task.batch = same_batch
+    task.before_step = lambda step: None  # DQN: no acting, no target copies (a task's own steps are no-ops)
     result = train(task, None, verbose=False)
     _, losses = result.series("loss")
     assert losses[-1] < 0.25 * losses[0], (losses[0], losses[-1])
