@@ -612,7 +612,10 @@ def describe(cfg: Any) -> str:
         if f.from_data:
             flags, kind = f"({f.path})", "from the data"
         lines = groups.setdefault(part, [])
-        lines.append(f"  {flags:<34} {kind:<30} = {shown}")
+        line = f"  {flags:<34} {kind:<30} = {shown}"
+        if len(line) > 100:  # a long list of choices goes under the field, wrapped
+            line = f"  {flags:<34} {'':<30} = {shown}\n{_fill(kind)}"
+        lines.append(line)
         if f.doc:
             lines.append(_fill(f.doc))
     for path, doc in derived_of(cls).items():
