@@ -563,3 +563,21 @@ def test_hub_names_come_from_the_local_hugging_face_cache_offline(tmp_path, caps
         code, _, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", name, "--out", tmp_path / "no")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_hub_name_without_huggingface_hub_is_one_line(tmp_path, capsys, monkeypatch):
+    """The Hub is optional: without its package a Hub name is one line naming the pip command."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_hub(name, *args, **kwargs):
+        if name.startswith("huggingface_hub"):
+            raise ImportError("No module named 'huggingface_hub'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_hub)
+    code, _, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", "someone/model",
+                       "--out", tmp_path / "no")
+    assert code == 2 and "pip install huggingface_hub" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "no").exists()

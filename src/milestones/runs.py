@@ -129,16 +129,11 @@ def file_overrides(m: Any, path: Path, preset: str | None) -> tuple[dict[str, An
         preset = preset or data.get("preset")
         data = data["config"]
         skip = set(C.derived_of(cls)) | {f.path for f in C.fields_of(cls) if f.from_data}
-    fields = {f.path: f for f in C.fields_of(cls)}
     out: dict[str, Any] = {}
     try:
         for name, value in C.flatten(data).items():
-            if name in skip:
-                continue
-            key = C.resolve_name(cls, name)
-            if isinstance(value, list):
-                value = tuple(value)
-            out.update(C.resolve(cls, {key: value}) if key in fields else {})
+            if name not in skip:  # resolve: the name (unknown, computed, from the data: refused) and the value
+                out.update(C.resolve(cls, {name: tuple(value) if isinstance(value, list) else value}))
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
     return out, preset

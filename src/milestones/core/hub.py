@@ -1,9 +1,11 @@
 """Model names of the Hugging Face Hub (`gpt2`, `bert-base-uncased`,
 `sentence-transformers/all-MiniLM-L6-v2`), where a folder is expected (`--init-from`, `--pretrained`).
 
-A name that is not a folder here is looked up through `huggingface_hub`: downloaded when the Hub can
-be reached, found in the local Hugging Face cache when it cannot or when HF_HUB_OFFLINE is set, and
-otherwise one line saying how to get the folder. Only what a model folder needs is fetched (its
+Optional: nothing by default reads the Hub, and a folder needs no network or package. A name that
+is not a folder here is looked up through `huggingface_hub` (the `hub` extra; without it, one line
+naming the pip command): downloaded when the Hub can be reached, found in the local Hugging Face
+cache when it cannot or when HF_HUB_OFFLINE is set, and otherwise one line saying how to get the
+folder. Only what a model folder needs is fetched (its
 config, safetensors weights and tokenizer files); a repository whose weights are only pickled
 (`pytorch_model.bin`) is refused, since unpickling runs whatever the file holds.
 """
