@@ -1,6 +1,7 @@
-"""Our DQN against stable-baselines3's, side by side in one process, on CartPole-v1.
+"""Our DQN against stable-baselines3's on CartPole-v1, and against a plain loop on MinAtar's frames.
 
     python benchmarks/dqn.py [--env-steps N] [--seed S] [--threads T]
+    python benchmarks/dqn.py --env MinAtar/Breakout-v1 [--env-steps N] [--seed S] [--threads T]
 
 Both use the RL Zoo's tuned CartPole-v1 hyper-parameters (rl-baselines3-zoo hyperparams/dqn.yml:
 Adam 2.3e-3, batch 64, buffer 100,000, learning starts 1,000, train every 256 steps with 128
@@ -11,6 +12,13 @@ function (10 episodes at epsilon 0.05) every 5,000 environment steps, with the c
 Prints environment steps per second (training only) and the training wall-clock time until the
 mean evaluation return first reaches 475, and the ratio ours/SB3 (target: at most 1.0).
 Not a test: machines are noisy, and one seed of RL is noisier still.
+
+With a MinAtar id: our trainer with the small preset's MinAtar settings (MinAtar's network and
+DQN settings, one update every 4 frames) against the same network and update rule written as
+one plain loop in the manner of MinAtar's examples/dqn.py (torch.optim.RMSprop(centered=True), a
+replay of observation pairs in numpy arrays, the same `minatar` environment). Both train N frames
+(default 40,000: 35,000 of them with updates), with no evaluation on the clock, and the script
+prints frames and updates per second and the ratio ours/plain (target: at least 1.0).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from milestones.core.config import build  # noqa: E402
 from milestones.core.trainer import train  # noqa: E402
-from milestones.dqn.task import PRESETS, Config, DQNTask, play  # noqa: E402
+from milestones.data import rl  # noqa: E402
+from milestones.dqn.task import PRESETS, Config, DQNTask, play, presets_for  # noqa: E402
 
 TARGET = 475.0
 EVAL_EVERY = 5000
@@ -93,17 +102,105 @@ def run_sb3(env_steps: int, seed: int) -> dict:
     return {"seconds": time.perf_counter() - t0 - paused[0], "env_steps": env_steps, "evals": evals}
 
 
+def minatar_ours(env: str, frames: int, seed: int) -> dict:
+    cfg = build(Config, presets_for({"env": env}), "small", dict(env=env, env_steps=frames, seed=seed,
+                                                                  tensorboard=False, eval_interval=0))
+    task = DQNTask(cfg)
+    task.evaluate = lambda model, device: {"eval_return": 0.0}  # the run's end: not on the clock
+    t0 = time.perf_counter()
+    train(task, None, verbose=False)
+    return {"seconds": time.perf_counter() - t0, "frames": task.env_steps, "updates": cfg.steps}
+
+
+def minatar_plain(env_id: str, frames: int, seed: int) -> dict:
+    """MinAtar's DQN as one loop: act every frame, one update every 4 frames from 5,000 on, the target
+    copied every 1,000 updates; the settings of the small preset's MinAtar entry."""
+    import numpy as np
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    env = rl.make_env(env_id)
+    obs, _ = env.reset(seed=seed)
+    h, w, c = obs.shape
+    n_actions = env.action_space.n
+
+    def network() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Conv2d(c, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                   torch.nn.Linear(16 * (h - 2) * (w - 2), 128), torch.nn.ReLU(),
+                                   torch.nn.Linear(128, n_actions))
+
+    def q(net: torch.nn.Module, x: np.ndarray) -> torch.Tensor:
+        return net(torch.as_tensor(x).float().permute(0, 3, 1, 2))
+
+    online, target = network(), network()
+    target.load_state_dict(online.state_dict())
+    opt = torch.optim.RMSprop(online.parameters(), lr=2.5e-4, alpha=0.95, eps=0.01, centered=True)
+    cap = 100_000
+    states = np.zeros((cap, h, w, c), dtype=bool)
+    next_states = np.zeros((cap, h, w, c), dtype=bool)
+    actions = np.zeros(cap, dtype=np.int64)
+    rewards = np.zeros(cap, dtype=np.float32)
+    dones = np.zeros(cap, dtype=np.float32)
+    updates = 0
+    t0 = time.perf_counter()
+    for t in range(frames):
+        eps = 1.0 + min(1.0, t / 100_000) * (0.1 - 1.0)
+        if rng.random() < eps:
+            a = int(rng.integers(n_actions))
+        else:
+            with torch.no_grad():
+                a = int(q(online, obs[None]).argmax(1))
+        nxt, r, term, trunc, _ = env.step(a)
+        i = t % cap
+        states[i], next_states[i], actions[i], rewards[i], dones[i] = obs, nxt, a, r, float(term)
+        obs = env.reset()[0] if term or trunc else nxt
+        if t >= 5000 and t % 4 == 0:
+            idx = rng.integers(0, min(t + 1, cap), size=32)
+            with torch.no_grad():
+                y = torch.as_tensor(rewards[idx]) + 0.99 * (1 - torch.as_tensor(dones[idx])) * \
+                    q(target, next_states[idx]).max(1).values
+            pred = q(online, states[idx]).gather(1, torch.as_tensor(actions[idx])[:, None]).squeeze(1)
+            loss = torch.nn.functional.smooth_l1_loss(pred, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            updates += 1
+            if updates % 1000 == 0:
+                target.load_state_dict(online.state_dict())
+    return {"seconds": time.perf_counter() - t0, "frames": frames, "updates": updates}
+
+
+def minatar(args: argparse.Namespace) -> None:
+    print(f"{args.env}, {args.env_steps:,} frames, seed {args.seed}, {args.threads} thread(s)", flush=True)
+    results = {}
+    for name, fn in (("ours", minatar_ours), ("plain loop", minatar_plain)):
+        r = results[name] = fn(args.env, args.env_steps, args.seed)
+        print(f"{name:<12} {r['frames'] / r['seconds']:7.0f} frames/s   {r['updates'] / r['seconds']:6.0f} updates/s   "
+              f"({r['frames']:,} frames, {r['updates']:,} updates in {r['seconds']:.1f} s)", flush=True)
+    ratio = (results["ours"]["frames"] / results["ours"]["seconds"]) / \
+        (results["plain loop"]["frames"] / results["plain loop"]["seconds"])
+    print(f"speed ratio ours/plain loop (frames per second): {ratio:.2f} (target >= 1.0): "
+          f"{'met' if ratio >= 1.0 else 'NOT met'}")
+
+
 def first_reach(evals: list) -> float | None:
     return next((secs for _, ret, secs in evals if ret >= TARGET), None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--env-steps", type=int, default=50_000)
+    ap.add_argument("--env", default="CartPole-v1", help="CartPole-v1 (against SB3) or a MinAtar id (a plain loop)")
+    ap.add_argument("--env-steps", type=int, default=None, help="default: 50,000 (CartPole), 40,000 (MinAtar)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if rl.is_minatar(args.env):
+        args.env_steps = args.env_steps or 40_000
+        return minatar(args)
+    if args.env != "CartPole-v1":
+        ap.error(f"--env {args.env}: the benchmark runs CartPole-v1 or a MinAtar id")
+    args.env_steps = args.env_steps or 50_000
     print(f"CartPole-v1, {args.env_steps:,} environment steps, seed {args.seed}, {args.threads} thread(s)", flush=True)
     results = {}
     for name, fn in (("ours", run_ours), ("stable-baselines3", run_sb3)):

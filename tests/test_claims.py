@@ -118,10 +118,14 @@ GROUPS = [["gpt"], ["bert"], ["simclr"], ["dqn"], ["seq2seq", "transformer"], ["
 CLAIM_SECONDS = {"bert": 220, "gpt": 320, "simclr": 120, "seq2seq": 45, "transformer": 25, "dqn": 1, "adam": 65,
                  "gan": 25, "alexnet": 35, "resnet": 20}
 CHECK_SEED = 0  # the tests' seed; `milestones tour` and `reproduce` measure seeds 0-2
+# Claims whose one-seed check would not fit the first tier's budget (make test: 20 minutes on a fresh
+# clone, install included): their outcome is checked by the second tier only, the tour on seeds 0-2.
+SECOND_TIER = {"dqn/learns-from-pixels": "one run is 500,000 frames of MinAtar Breakout, 8 minutes on one core"}
 
 
 def test_the_groups_cover_every_built_milestone():
     assert sorted(n for g in GROUPS for n in g) == sorted(registry.built_names()) == sorted(CLAIM_SECONDS)
+    assert set(SECOND_TIER) <= {f"{c.milestone}/{c.name}" for c in _claims()}
 
 
 @pytest.mark.claims
@@ -137,7 +141,7 @@ def test_claims_at_the_small_preset_agree_with_their_references(names, tmp_path)
     disagree = []
     for name in names:
         for c in registry.get(name).claims:
-            if 0 < c.reference.holds < c.reference.seeds:
+            if 0 < c.reference.holds < c.reference.seeds or f"{name}/{c.name}" in SECOND_TIER:
                 continue  # a mixed reference allows either outcome on one seed: the second tier checks it
             ev = c.run("small", [CHECK_SEED], registry.runner, tmp_path / name / c.name, workers=1)
             assert (tmp_path / name / c.name / "evidence.json").exists()

@@ -1,6 +1,9 @@
 """DQN: Q-network parity with stable-baselines3, the frame-sharing replay buffer, environments
 (classic control and Atari), resume, and the sample verb."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -211,6 +214,44 @@ def test_resume_restores_counters_and_replay(tmp_path):
     assert len(resumed.buffer) >= len(first.buffer)
 
 
+def _train_losses(run: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if r.get("split") == "train"]
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_a_stopped_run_resumes_exactly(tmp_path, env):
+    """Stopped half-way and resumed, a run with its replay saved (the small and tiny presets') is the
+    uninterrupted run bit for bit: the environments and their running episodes come back with the
+    replay, the networks, the optimizer and the random streams."""
+    m, cfg = tiny(env=env, log_every=1, eval_interval=0)
+    _, half = tiny(env=env, log_every=1, eval_interval=0, env_steps=700)
+    assert cfg.save_replay and half.steps == 50
+    whole = train(m.make_task(cfg), tmp_path / "whole", verbose=False)
+    first = m.make_task(half)
+    train(first, tmp_path / "run", verbose=False)
+    assert (tmp_path / "run" / "ckpt" / "step_0000050" / "envs.pkl").exists()
+    resumed = m.make_task(cfg)
+    result = train(resumed, tmp_path / "run", resume=True, verbose=False)
+    assert result.step == whole.step == cfg.steps
+    assert _train_losses(tmp_path / "run") == _train_losses(tmp_path / "whole")
+    ours = {k: v for k, v in result.final_eval.items() if k != "time"}
+    assert ours == {k: v for k, v in whole.final_eval.items() if k != "time"}
+
+
+def test_saved_environments_read_back_nothing_but_environments(tmp_path):
+    """envs.pkl is read with a restricted unpickler: a file that names any other callable is one line."""
+    import pickle
+
+    bad = tmp_path / "envs.pkl"
+    bad.write_bytes(pickle.dumps([print]))
+    with pytest.raises(UserError, match="does not hold this run's environments"):
+        rl.load_envs(bad, "CartPole-v1")
+    bad.write_bytes(pickle.dumps({"not": "a list of environments"}))
+    with pytest.raises(UserError, match="does not hold a list of environments"):
+        rl.load_envs(bad, "CartPole-v1")
+
+
 def test_cli_train_then_sample_writes_a_gif(tmp_path, capsys):
     run = tmp_path / "run"
     code, _, err = cli(capsys, "train", "dqn", "--preset", "tiny", "--out", run)
@@ -248,8 +289,10 @@ def test_the_update_count_follows_from_the_environment_steps(capsys):
 
 
 def test_claims_protocol_at_the_tiny_preset(tmp_path):
-    learns, ablation = tiny_claims("dqn", tmp_path)
+    pixels, learns, ablation = tiny_claims("dqn", tmp_path)
     assert len(ablation.runs) == 3 and set(learns.runs) < set(ablation.runs)  # the full run is shared
+    assert len(pixels.runs) == 1 and "--env MinAtar/Breakout-v1" in pixels.runs[0]
+    assert pixels.measurements["random_return"] > 0 and "5x" in pixels.ours  # the random policy beside it
 
 
 def test_each_classic_control_task_gets_its_tuned_settings():
@@ -297,7 +340,7 @@ def test_minatar_breakout_trains_on_its_own_network_samples_and_resumes(tmp_path
 def test_each_minatar_game_gets_the_minatar_papers_settings():
     """The small preset on a MinAtar id: the MinAtar paper's DQN (batch 32, replay 100k, target every
     1,000 updates, epsilon to 0.1 over 100k frames, replay from 5,000, centred RMSProp 2.5e-4), with
-    one update every 4 frames over 150,000 frames; each game's frames and actions."""
+    one update every 4 frames over 500,000 frames; each game's frames and actions."""
     from milestones.optim.classic import RMSProp
 
     m = registry.get("dqn")
@@ -305,21 +348,26 @@ def test_each_minatar_game_gets_the_minatar_papers_settings():
         cfg = m.config("small", {"env": f"MinAtar/{game}-v1"})
         assert (cfg.batch_size, cfg.buffer_size, cfg.target_update, cfg.exploration_steps, cfg.eps_end,
                 cfg.learning_starts, cfg.train_freq, cfg.env_steps) == (32, 100_000, 1000, 100_000, 0.1, 5000, 4,
-                                                                        150_000)
+                                                                        500_000)
         assert (cfg.optim.name, cfg.optim.lr, cfg.optim.alpha, cfg.optim.eps) == ("rmsprop_centered", 2.5e-4, 0.95,
                                                                                   0.01)
         task = m.make_task(m.config("tiny", {"env": f"MinAtar/{game}-v1"}))
         assert task.spec.obs_shape == (10, 10, channels), game
     opt = m.make_task(cfg).build_optimizers(m.model_class(m.make_task(cfg).model_config()))["model"]
     assert isinstance(opt, RMSProp) and opt.defaults["centered"]
+    assert m.config("paper").optim.name == "rmsprop_centered"  # Nature's, as DeepMind's code computes it
 
 
 def test_minatar_mistakes_are_one_line(tmp_path, capsys, monkeypatch):
-    """An id that is not one of the five games lists them; without the package, the pip command."""
+    """An id that is not one of the five games lists them; an MLP's widths for MinAtar's frames say
+    which network they get; without the package, the pip command. Each exits 2 and writes nothing."""
     import builtins
 
-    code, _, err = cli(capsys, "train", "dqn", "--env", "MinAtar/Pong-v1")
+    code, _, err = cli(capsys, "train", "dqn", "--env", "MinAtar/Pong-v1", "--out", tmp_path / "never")
     assert code == 2 and "MinAtar/Breakout-v1" in err and "MinAtar/Seaquest-v1" in err and err.count("\n") == 1
+    code, _, err = cli(capsys, "train", "dqn", "--env", "MinAtar/Breakout-v1", "--model.hidden", "64", "--out",
+                       tmp_path / "never")
+    assert code == 2 and "MinAtar's CNN" in err and err.count("\n") == 1, err
     monkeypatch.setattr(rl, "_MINATAR_REGISTERED", False)
     real_import = builtins.__import__
 

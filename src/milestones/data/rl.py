@@ -16,7 +16,9 @@ the episode that ended (needed to bootstrap an episode cut by a time limit).
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -157,6 +159,45 @@ def make_vec(env_id: str, n_envs: int, **kwargs: Any) -> tuple[gym.vector.SyncVe
     vec = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kwargs) for _ in range(n_envs)],
                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     return vec, spec
+
+
+class _EnvUnpickler(pickle.Unpickler):
+    """Reads back what `pickle.dumps(vec.envs)` wrote of classic-control or MinAtar environments, and
+    nothing else: environment, wrapper and space classes of gymnasium and minatar, numpy's arrays and
+    random generators. Any other callable a file names (one that could act while loading) is refused."""
+
+    NUMPY = {("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
+             ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"),
+             ("numpy.core.multiarray", "scalar"), ("numpy.random._pickle", "__bit_generator_ctor"),
+             ("numpy.random._pickle", "__generator_ctor"), ("numpy.random._pickle", "__randomstate_ctor"),
+             ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+             ("numpy.random.bit_generator", "SeedSequence"), ("numpy.random._pcg64", "PCG64"),
+             ("numpy.random._mt19937", "MT19937")}
+    CLASSES_FROM = ("gymnasium.envs.", "gymnasium.spaces.", "gymnasium.wrappers.common", "minatar.")
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.NUMPY:
+            return super().find_class(module, name)
+        if module.startswith(self.CLASSES_FROM):
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of an environment's state")
+
+
+def load_envs(path: Path, env_id: str) -> list[gym.Env]:
+    """The environments a checkpoint saved (`envs.pkl`), their episodes where they were. Errors
+    are UserErrors."""
+    if is_minatar(env_id):
+        _register_minatar(env_id)
+    try:
+        with open(path, "rb") as f:
+            envs = _EnvUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, OSError, AttributeError, ImportError, ValueError) as e:
+        raise UserError(f"cannot resume: {path} does not hold this run's environments ({e})") from None
+    if not isinstance(envs, list) or not all(isinstance(e, gym.Env) for e in envs):
+        raise UserError(f"cannot resume: {path} does not hold a list of environments")
+    return envs
 
 
 def final_observations(info: dict[str, Any], done: np.ndarray) -> list[np.ndarray | None]:
