@@ -239,6 +239,30 @@ def test_a_stopped_run_resumes_exactly(tmp_path, env):
     assert ours == {k: v for k, v in whole.final_eval.items() if k != "time"}
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_the_env_loop_steps_as_gymnasiums_sync_vector_env(env_id):
+    """rl.EnvLoop is SyncVectorEnv with SAME_STEP autoreset, step for step: observations, rewards,
+    ends and the ended episodes' last observations, from the same seeds."""
+    import gymnasium as gym
+
+    ours, _ = rl.make_vec(env_id, 3)
+    theirs = gym.vector.SyncVectorEnv([lambda: rl.make_env(env_id) for _ in range(3)],
+                                      autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    a, b = ours.reset(seed=7)[0], theirs.reset(seed=7)[0]
+    assert a.dtype == b.dtype and np.array_equal(a, b)
+    rng, ended = np.random.default_rng(0), 0
+    for _ in range(400):
+        actions = rng.integers(0, 2, size=3)
+        x, y = ours.step(actions), theirs.step(actions)
+        for p, q in zip(x[:4], y[:4]):
+            assert p.dtype == q.dtype and np.array_equal(p, q)
+        done = x[2] | x[3]
+        ended += int(done.sum())
+        for f, g in zip(rl.final_observations(x[4], done), rl.final_observations(y[4], done)):
+            assert (f is None and g is None) or np.array_equal(f, g)
+    assert ended > 3
+
+
 def test_saved_environments_read_back_nothing_but_environments(tmp_path):
     """envs.pkl is read with a restricted unpickler: a file that names any other callable is one line."""
     import pickle

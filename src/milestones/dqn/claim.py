@@ -225,7 +225,8 @@ CLAIMS = [
         rule=(f"the mean evaluation return (10 episodes, epsilon 0.05) reaches {TARGET:.0f} within the run's budget of "
               "at most 100,000 environment steps"),
         measure=measure_learns,
-        budget_note="three runs of 50,000 environment steps and 24,448 updates each: about 2 minutes on 2 cores (AMD EPYC)",
+        budget_note=("three runs of 50,000 environment steps and 24,448 updates each: about 2 minutes on 2 cores "
+                     "(AMD EPYC)"),
         caption=("the thick median line, far above a random policy's return (the dotted line, about 22) from the "
                  "first evaluation, climbing to the dashed 475 line in the second half of the run, and the thin "
                  "per-seed lines that reach 500 and fall back: DQN's known instability."),

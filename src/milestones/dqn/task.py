@@ -56,7 +56,7 @@ class Config(RunConfig):
     env_steps: Resumable[Positive[int]] = 50_000
     """Environment steps to train for (the number of updates follows from it: see steps)."""
     n_envs: Positive[int] = 1
-    """Environments stepped side by side (a gymnasium SyncVectorEnv)."""
+    """Environments stepped side by side (in turn, in this process: data/rl.py EnvLoop)."""
     buffer_size: Positive[int] = 100_000
     """Replay memory capacity in transitions (the paper: 1,000,000)."""
     learning_starts: NonNegative[int] = 1000
