@@ -112,8 +112,8 @@ def test_a_claim_run_replays_from_its_command(tmp_path, capsys):
 GROUPS = [["gpt"], ["bert"], ["simclr"], ["dqn"], ["seq2seq", "transformer"], ["gan"], ["alexnet"], ["resnet"],
           ["adam"]]  # longest first
 # Seconds of each milestone's claims with unanimous references on seed 0, on one core (measured;
-# conftest deals the claim tests out to the test workers by them, so both finish together). DQN's two
-# claims are mixed, so its group trains nothing; BERT's own pre-training (0 of 10 since its vocabulary
+# conftest deals the claim tests out to the test workers by them, so both finish together). DQN's
+# CartPole claims are mixed and its pixel claim is the second tier's, so its group trains nothing; BERT's own pre-training (0 of 10 since its vocabulary
 # became deterministic) adds its 138-second pre-training run to BERT's group (the references' seconds).
 CLAIM_SECONDS = {"bert": 220, "gpt": 320, "simclr": 120, "seq2seq": 45, "transformer": 25, "dqn": 1, "adam": 65,
                  "gan": 25, "alexnet": 35, "resnet": 20}

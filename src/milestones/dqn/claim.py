@@ -213,7 +213,10 @@ CLAIMS = [
         caption=("the thick median line leaving the dotted random policy's return after the first 100,000 frames "
                  "(while epsilon falls) and climbing through the dashed 5x line; the thin lines are single seeds, "
                  "noisy because each point is 10 episodes."),
-        why="",
+        why=("every seed climbs from the random policy's 0.35 to 5.0-6.2 points a game over its last 100,000 frames "
+             "(14-18x random; the bar is 5x), still rising at 500,000 frames: the network learns Breakout's "
+             "paddle-and-ball control from the grid of frames and the score alone, as Nature's did from Atari's "
+             "screen (there 236x random after 50 million frames, from 84x84 pixels)"),
     ),
     Claim(
         milestone="dqn",
@@ -230,8 +233,9 @@ CLAIMS = [
         caption=("the thick median line, far above a random policy's return (the dotted line, about 22) from the "
                  "first evaluation, climbing to the dashed 475 line in the second half of the run, and the thin "
                  "per-seed lines that reach 500 and fall back: DQN's known instability."),
-        why=("DQN on CartPole is unstable: runs reach 500 and fall back, and three seeds in ten do not reach 475 "
-             "within our 50,000 steps (the rule allows 100,000; the budget is what the tests can afford)"),
+        why=("DQN on CartPole is unstable: runs reach 500 and fall back, and two seeds in ten peak just short of 475 "
+             "(460 and 451) within our 50,000 steps (the rule allows 100,000). At the RL Zoo's full update rate 8 of "
+             "10 reach it; at a quarter of it, this preset's before, 7 of 10 did"),
     ),
     Claim(
         milestone="dqn",
@@ -248,6 +252,8 @@ CLAIMS = [
         caption=("the blue full agent above the red one without replay, and the orange one without a target network "
                  "flat at the bottom, where its Q-values diverged."),
         why=("without a target network the Q-values diverge and the policy collapses in every seed; without replay "
-             "the return is lower in 9 of 10 (in seed 4 the full run collapsed late)"),
+             "the return is lower in 8 of 10 (medians 280 full, 187 without replay): on CartPole's short episodes "
+             "fresh correlated experience still learns, and in seeds 6 and 9 the full run learned late or fell back "
+             "(seed 9: 451, then 55) while the run without replay climbed steadily"),
     ),
 ]

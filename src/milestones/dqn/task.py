@@ -137,7 +137,8 @@ PRESETS = {
                   eps_end=0.1, batch_size=32, schedule="constant", clip_rewards=True, eval_interval=250_000,
                   eval_episodes=30, ckpt_every=250_000, log_every=1000, save_replay=False,
                   # RMSProp with squared-gradient momentum 0.95 and min squared gradient 0.01, centred as
-                  # DeepMind's DQN code is (the gradient's running mean subtracted; MinAtar's examples too)
+                  # DeepMind's DQN code is (the gradient's running mean subtracted; MinAtar's examples too;
+                  # the 0.01 is added after the square root, as torch.optim's, not under it as DeepMind's)
                   optim=dict(name="rmsprop_centered", lr=2.5e-4, alpha=0.95, eps=0.01)),
 }
 
