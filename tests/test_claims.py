@@ -113,8 +113,9 @@ GROUPS = [["gpt"], ["bert"], ["simclr"], ["dqn"], ["seq2seq", "transformer"], ["
           ["adam"]]  # longest first
 # Seconds of each milestone's claims with unanimous references on seed 0, on one core (measured;
 # conftest deals the claim tests out to the test workers by them, so both finish together). DQN's
-# CartPole claims are mixed and its pixel claim is the second tier's, so its group trains nothing; BERT's own pre-training (0 of 10 since its vocabulary
-# became deterministic) adds its 138-second pre-training run to BERT's group (the references' seconds).
+# CartPole claims are mixed and its pixel claim is the second tier's, so its group trains nothing;
+# BERT's own pre-training (0 of 10 since its vocabulary became deterministic) adds its 138-second
+# pre-training run to BERT's group (the references' seconds).
 CLAIM_SECONDS = {"bert": 220, "gpt": 320, "simclr": 120, "seq2seq": 45, "transformer": 25, "dqn": 1, "adam": 65,
                  "gan": 25, "alexnet": 35, "resnet": 20}
 CHECK_SEED = 0  # the tests' seed; `milestones tour` and `reproduce` measure seeds 0-2
