@@ -161,7 +161,7 @@ ENVIRONMENTS = {
 # 5,000, centred RMSProp at 2.5e-4 (squared-gradient decay 0.95, eps 0.01), Huber loss, no clipping;
 # MinAtar's own sticky actions (0.1). What a CPU changes: one update every 4 frames (Nature's rate;
 # MinAtar's: every frame) and 500,000 frames (MinAtar's paper: 5 million), about 8 minutes on one
-# core; evaluated every 25,000 frames. Chosen on Breakout, seeds 100-109 (dqn/claim.py).
+# core; evaluated every 25,000 frames. Chosen on Breakout pilots, seeds 100-105 (dqn/claim.py).
 MINATAR = dict(env_steps=500_000, learning_starts=5000, train_freq=4, gradient_steps=1, target_update=1000,
                buffer_size=100_000, exploration_steps=100_000, eps_end=0.1, gamma=0.99, batch_size=32,
                grad_clip=0.0, eval_interval=25_000, eval_episodes=10, log_every=500,
