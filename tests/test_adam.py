@@ -1,11 +1,12 @@
 """Adam: our optimizers against torch.optim (200 steps, equal weights), Adam's two code paths,
-the optimizer config, the paper's networks, and the claim's protocol at the tiny preset."""
+the optimizer config, the paper's networks, §6.1's bag of words, input dropout and L2 objective,
+and the claim's protocol at the tiny preset."""
 
 import pytest
 import torch
 
 from milestones.adam import optim as ours
-from milestones.adam.model import Net, NetConfig
+from milestones.adam.model import FeatureDropout, Net, NetConfig
 from milestones.optim import OptimConfig, build
 
 from conftest import tiny_claims
@@ -124,6 +125,82 @@ def test_paper_networks():
     assert sum(p.numel() for p in mlp.parameters()) == 784 * 1000 + 1000 + 1000 * 1000 + 1000 + 1000 * 10 + 10
 
 
+def test_feature_dropout_is_dropout_that_draws_only_for_non_zero_features():
+    torch.manual_seed(0)
+    x = (torch.rand(400, 500) < 0.05).float() * torch.rand(400, 500)  # sparse, with varied values
+    drop = FeatureDropout(0.5)
+    y = drop(x)
+    assert torch.equal(y[x == 0], torch.zeros_like(y[x == 0]))  # a zero stays zero
+    kept = y[x != 0] != 0
+    assert torch.allclose(y[x != 0][kept], 2 * x[x != 0][kept])  # kept features scaled by 1 / (1 - p)
+    assert abs(kept.float().mean().item() - 0.5) < 0.03
+    dense = torch.randn(300, 400)
+    assert abs((drop(dense) != 0).float().mean().item() - 0.5) < 0.01  # dense inputs alike
+    assert torch.equal(drop.eval()(x), x) and torch.equal(FeatureDropout(0.0).train()(x), x)
+    net = Net(NetConfig(kind="logreg", n_in=500, n_classes=3, input_dropout=0.5))
+    assert isinstance(net.net[1], FeatureDropout) and net(x[:4, None]).shape == (4, 3)
+    assert not any(isinstance(m, FeatureDropout) for m in Net(NetConfig(kind="logreg")).modules())
+
+
+def test_bag_of_words_features_and_vocabulary():
+    from milestones.data import bow
+
+    texts = ["The cat sat", "the dog sat down", "a cat, a dog: 2 cats"]
+    assert bow.words("The cat's 2 dogs_1 x9") == {"the", "cat", "s", "dogs_1", "x9"}
+    vocab = bow.vocabulary(texts, size=4)
+    assert vocab == ["cat", "dog", "sat", "the"]  # in the most texts first, ties alphabetical
+    x = bow.features(texts, vocab)
+    assert x.dtype == torch.uint8 and x.shape == (3, 1, 4)
+    assert x[:, 0].tolist() == [[1, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0]]  # binary: "a" twice counts once
+
+
+def test_the_docstring_bag_of_words_is_sparse_and_not_standardised():
+    from milestones.data import bow
+
+    d = bow.load()
+    assert d.n_classes == 7 and len(d.y_train) == 2454 and len(d.y_test) == 350
+    assert d.x_train.shape[1:] == d.x_test.shape[1:] == (1, 5052)  # every word of the training docstrings
+    x, y = d.get(torch.arange(8))
+    assert x.dtype == torch.float32 and set(x.unique().tolist()) <= {0.0, 1.0}  # served as they are
+    assert d.x_train.float().mean() < 0.01  # under 1% of the features are non-zero
+
+
+def test_a_users_tsv_is_a_bag_of_words(tmp_path):
+    from milestones.data import bow
+    from milestones.errors import UserError
+
+    lines = [f"review {i} {'great fun' if i % 2 else 'dull and slow'}\t{'pos' if i % 2 else 'neg'}" for i in range(20)]
+    (tmp_path / "r.tsv").write_text("\n".join(lines) + "\n")
+    d = bow.load(tmp_path / "r.tsv")
+    assert d.n_classes == 2 and len(d.y_train) == 16 and len(d.y_test) == 4
+    (tmp_path / "pairs.tsv").write_text("a\tb\tx\nc\td\ty\n")
+    with pytest.raises(UserError, match="sentence pairs"):
+        bow.load(tmp_path / "pairs.tsv")
+    with pytest.raises(UserError, match="does not exist"):
+        bow.load(tmp_path / "none.tsv")
+
+
+def test_l2_is_part_of_the_logged_objective(tmp_path):
+    """--l2 adds (l2 / 2) * |W|^2 over the weight matrices (not the biases) to the loss the trainer
+    logs and differentiates; the bag-of-words task trains from --dataset docstrings or a .tsv file."""
+    from milestones.adam.task import AdamTask, Config
+
+    task = AdamTask(Config(dataset="docstrings", l2=0.5, batch_size=8, model=NetConfig(kind="logreg")))
+    model = task.build_model()
+    with torch.no_grad():
+        model.net[1].weight.fill_(0.1)
+        model.net[1].bias.fill_(3.0)
+    batch = task.examples(torch.arange(8))
+    plain = AdamTask(Config(dataset="docstrings", batch_size=8, model=NetConfig(kind="logreg")))
+    loss, _ = task.loss(model, batch, "train")
+    base, _ = plain.loss(model, batch, "train")
+    assert loss.item() == pytest.approx(base.item() + 0.25 * 0.01 * 5052 * 7, rel=1e-5)
+
+
 def test_claim_protocol_at_the_tiny_preset(tmp_path):
     (ev,) = tiny_claims("adam", tmp_path)
-    assert len(ev.runs) == 2 * 4 * 2  # the grid on one seed: two models, four optimizers, two rates
+    # the grid on one seed: three problems (3, 4 and 5 optimizers), two rates
+    assert len(ev.runs) == (3 + 4 + 5) * 2
+    assert set(ev.per_seed[0]) == {"seed", "holds", "convex", "sparse", "mlp"}
+    assert ev.ours.startswith("the rule holds for convex on")
+    assert ev.measurements["holds_by_problem"].keys() == {"convex", "sparse", "mlp"}
