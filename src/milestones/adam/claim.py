@@ -239,7 +239,7 @@ CLAIMS = [
         caption=("One panel per experiment of the paper's Figures 1-2, each optimizer at the rate its grid chose, "
                  "the panel's title counting the seeds on which its part of the rule held: on the bag of words Adam "
                  "and AdaGrad run well below SGD-Nesterov, as the paper found; on MNIST's logistic regression Adam "
-                 "ends lowest; on the MLP Adam leads early, then SGD-Nesterov and AdaDelta pass it."),
+                 "ends lowest; on the MLP AdaDelta is lowest from early on and SGD-Nesterov passes Adam."),
         why=("it holds on the sparse problem (10 of 10 seeds: Adam and AdaGrad end 21-28% below SGD-Nesterov at its "
              "own best rate, 10, and lead it by as much at a quarter of the run) and fails on the other two. On the "
              "convex problem Adam ends lowest of the three on every seed (0.102-0.106 against AdaGrad's 0.105-0.108 "
