@@ -95,3 +95,28 @@ def test_the_relu_claim_runs_on_a_users_cifar10(tmp_path, capsys):
     assert code == 2 and "run on their embedded data only" in err
     code, _, err = cli(capsys, "reproduce", "alexnet", "--preset", "tiny", "--data", tmp_path / "nothing")
     assert code == 2 and "does not exist" in err
+
+
+def test_cuda_convnet_init_and_mean_image_inputs():
+    """--model.init-std draws each layer's weights from N(0, std^2) with zero biases, convolutions then
+    FC layers; --inputs mean_image serves images minus the training set's mean image, unscaled."""
+    from milestones.alexnet.task import AlexNetTask, Config
+
+    cfg = AlexNetConfig.small(channels=(32, 32, 64), kernels=(5, 5, 5), paddings=(2, 2, 2), strides=(1, 1, 1),
+                              groups=(1, 1, 1), pool_after=(0, 1, 2), lrn=False, fc=(), dropout=0.0,
+                              init_std=(1e-4, 0.01, 0.01, 0.1))
+    torch.manual_seed(0)
+    model = AlexNet(cfg)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 4
+    for m, std in zip(layers, cfg.init_std):
+        assert m.weight.std().item() == pytest.approx(std, rel=0.15) and not m.bias.any()
+    with pytest.raises(ValueError, match="one std per layer"):
+        AlexNet(AlexNetConfig.small(init_std=(0.1, 0.1)))
+
+    task = AlexNetTask(Config(dataset="mnist5k", inputs="mean_image", model=cfg))
+    x, _ = task.data.all("train")
+    assert x.mean(0).abs().max().item() < 1e-3  # every pixel centred on the training set's mean
+    assert x.abs().max().item() > 100  # on the raw 0-255 scale
+    plain, _ = AlexNetTask(Config(dataset="mnist5k", model=cfg)).data.all("train")
+    assert plain.abs().max().item() < 20  # the default: standardised (and the cached data set untouched)

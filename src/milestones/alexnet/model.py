@@ -67,9 +67,16 @@ class AlexNetConfig:
     """Average-pool the maps to this size before the FC layers (0: no; torchvision's variant: 6)."""
     width: Positive[float] = 1.0
     """Multiplier on the maps of every convolution and the units of every hidden FC layer."""
+    init_std: tuple[Positive[float], ...] = ()
+    """Weights drawn from N(0, std^2), biases zero, one std per layer: each convolution, then each FC
+    layer with the classifier (cuda-convnet's initW: e.g. 1e-4, 0.01, 0.01, 0.1 for its CIFAR-10
+    net); empty: PyTorch's default initialisation."""
 
     def check(self) -> None:
         n = len(self.channels)
+        if self.init_std and len(self.init_std) != n + len(self.fc) + 1:
+            raise ValueError(f"--model.init-std needs one std per layer: {n} convolutions, {len(self.fc)} hidden FC "
+                             f"layers and the classifier ({n + len(self.fc) + 1}), not {len(self.init_std)}")
         if not len(self.kernels) == len(self.strides) == len(self.paddings) == len(self.groups) == n:
             raise ValueError(f"--model.channels, kernels, strides, paddings and groups need one value per "
                              f"convolution ({n} channels given)")
@@ -155,6 +162,11 @@ class AlexNet(nn.Module):
             flat = width
         head.append(nn.Linear(flat, cfg.n_classes))
         self.classifier = nn.Sequential(*head)
+        if cfg.init_std:
+            layers_ = [m for m in self.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+            for m, std in zip(layers_, cfg.init_std):  # convolutions, then FC layers, in order
+                nn.init.normal_(m.weight, 0.0, std)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, 256, 13, 13) -> pooled (B, 256, 6, 6) at 224 px

@@ -9,8 +9,10 @@ when progress stalls (here: a step schedule).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from ..core.config import settable
+from ..data import images
 from ..optim import OptimConfig
 from ..tasks.classification import ClassificationConfig, ClassificationTask
 from .model import AlexNet, AlexNetConfig
@@ -18,6 +20,9 @@ from .model import AlexNet, AlexNetConfig
 
 @dataclass
 class Config(ClassificationConfig):
+    inputs: Literal["standardised", "mean_image"] = "standardised"
+    """standardised: each channel to mean 0, std 1; mean_image: the training set's mean image
+    subtracted, on the raw scale (0-255 for 8-bit images), as cuda-convnet fed its CIFAR-10 nets."""
     model: AlexNetConfig = field(default_factory=AlexNetConfig.small)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="sgd", lr=0.01, weight_decay=5e-4))
 
@@ -35,6 +40,11 @@ PRESETS = {
 class AlexNetTask(ClassificationTask):
     name = "alexnet"
     model_class = AlexNet
+
+    def __init__(self, cfg: Config):
+        super().__init__(cfg)
+        if cfg.inputs == "mean_image":
+            self.data = images.mean_image_centred(self.data)
 
     def model_config(self) -> AlexNetConfig:
         shape = self.data.shape  # (C, H, W) or (C, L)

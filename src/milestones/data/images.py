@@ -92,6 +92,15 @@ class ImageData:
                          self.y_test, self.n_classes)
 
 
+def mean_image_centred(data: ImageData) -> ImageData:
+    """A copy of `data` served with the training set's mean image subtracted and no scaling, on the
+    raw scale (0-255 for 8-bit images): cuda-convnet's preprocessing for CIFAR-10."""
+    out = ImageData(data.name, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+    out.mean = data.x_train.float().mean(0)  # (C, H, W) or (C, L)
+    out.std = torch.ones(1)
+    return out
+
+
 def _split(x: np.ndarray, y: np.ndarray, test_frac: float, seed: int = 0):
     """A fixed stratified split: each class shuffled by `seed`, the first part to train."""
     rng = np.random.default_rng(seed)
