@@ -69,8 +69,7 @@ LATER_RUNS = {
     "adam/converges-fastest": "each optimizer's runs on every seed use the learning rate its grid chose",
     "transformer/beats-recurrence": "the Transformer's steps match the FLOPs of the LSTM runs it is compared with",
     "bert/own-pretraining": "the fine-tunes start from the model the pre-training run kept",
-    **{f"simclr/{name}": "the fine-tunes start from each seed's kept pre-trained model"
-       for name in ("features", "few-labels", "head", "composition")},  # the four share their runs
+    "simclr/few-labels": "the fine-tunes start from each seed's kept pre-trained model",
 }
 
 

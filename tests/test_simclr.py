@@ -393,6 +393,27 @@ def test_claim_protocol_at_the_tiny_preset(tmp_path):
     evidence = tiny_claims("simclr", tmp_path)
     few = next(ev for ev in evidence if ev.claim == "few-labels")
     assert any("--init-from" in r for r in few.runs) and any("--objective finetune" in r for r in few.runs)
+    # each seed's gain is the mean over its labelled draws, each draw fine-tuned and trained from scratch
+    assert {r.split("--label-draw ")[1].split()[0] for r in few.runs if "--label-draw" in r} == {"0", "1"}
+    (row,) = few.per_seed
+    assert len(row["gains"]) == 2 and row["gain"] == pytest.approx(sum(row["gains"]) / 2, abs=0.051)
+    features = next(ev for ev in evidence if ev.claim == "features")
+    assert not any("--objective finetune" in r for r in features.runs)  # the probes' claims need no fine-tunes
+
+
+def test_label_draws_are_other_subsets_of_the_same_seed(tmp_path):
+    from milestones.simclr.task import Config, FineTuning
+
+    def subset(**kw):
+        return FineTuning(Config(objective="finetune", dataset="digits", label_fraction=0.05, batch_size=8,
+                               **kw)).train_idx
+
+    first = subset(seed=3)
+    assert torch.equal(first, subset(seed=3, label_draw=0))
+    assert not torch.equal(first, subset(seed=3, label_draw=1))
+    assert not torch.equal(subset(seed=3, label_draw=1), subset(seed=3, label_draw=2))
+    with pytest.raises(ValueError, match="--label-draw applies to"):
+        Config(objective="pretrain", label_draw=1).check()
 
 
 @pytest.mark.slow
