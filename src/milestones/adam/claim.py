@@ -125,11 +125,12 @@ def verdict(p: Problem, quarter: dict[str, float], end: dict[str, float]) -> boo
     return end["adam"] <= (1 + END_TOLERANCE) * best
 
 
-def _words(p: Problem, quarter: dict[str, float], end: dict[str, float]) -> str:
-    def row(at: dict[str, float]) -> str:
-        return ", ".join(f"{NAMES[o]} {at[o]:.3f}" for o in p.optimizers)
+def _words(p: Problem, rows: list[dict]) -> str:
+    """A problem's median objectives over the seeds, at a quarter and at the end, per optimizer."""
+    def at(when: str, o: str) -> float:
+        return median([r[p.name][when][o] for r in rows])
 
-    return f"{p.name}: at 1/4 {row(quarter)}; at the end {row(end)}"
+    return f"{p.name}: " + ", ".join(f"{NAMES[o]} {at('quarter', o):.3f} / {at('end', o):.3f}" for o in p.optimizers)
 
 
 def half_decade(lr: float, up: bool) -> float:
@@ -179,8 +180,7 @@ def measure(ctx: Context) -> Measured:
     n = len(per_seed)
     counts = {p.name: sum(r[p.name]["holds"] for r in per_seed) for p in PROBLEMS}
     ours = ("the rule holds for " + ", ".join(f"{p.name} on {counts[p.name]} of {n} seeds" for p in PROBLEMS)
-            + ". " + " | ".join(f"seed {r['seed']}: " + "; ".join(
-                _words(p, r[p.name]["quarter"], r[p.name]["end"]) for p in PROBLEMS) for r in per_seed))
+            + "; median objective at a quarter / at the end: " + "; ".join(_words(p, per_seed) for p in PROBLEMS))
 
     def figure(path: Path) -> None:
         plt = pyplot()
