@@ -1,9 +1,9 @@
 """Bag-of-words features of labelled text: the sparse problem of Adam's §6.1 (Kingma & Ba 2015).
 
 The paper: IMDB movie reviews "pre-processed into bag-of-words (BoW) feature vectors including the
-first 10,000 most frequent words", a "highly sparse" input, on which L2-regularised logistic
-regression tests how an optimizer learns rare features; 50% dropout noise on the inputs during
-training (Wang & Manning 2013) prevents over-fitting.
+first 10,000 most frequent words", a "highly sparse" input, on which logistic regression tests
+how an optimizer learns rare features; 50% dropout noise on the inputs during training (Wang &
+Manning 2013) prevents over-fitting.
 
 Here: the embedded docstring task of data/labelled.py stands in for IMDB (7 packages of Python's
 standard library; its labelled pool of 2,454 docstrings trains, its 350 test docstrings test), or a
