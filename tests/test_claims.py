@@ -318,3 +318,26 @@ def test_every_table_the_project_writes_keeps_its_columns(tmp_path):
     st = report.stamp("small", [0, 1, 2], 1.0, {"bert": [ev]})
     text = report.markdown(registry.historical(), {"bert": [ev]}, {"bert": 1.0}, st, tmp_path)
     assert "| 8 | bert" in text and not _tables_that_break(text)
+
+
+def test_the_tours_expected_time_counts_a_first_seed_grid_once():
+    """The tour's estimate from a reference: on seeds the reference measured (from its first seed) the
+    runs it made on them, a grid on the first seed counted once; on other seeds its time scaled."""
+    from types import SimpleNamespace
+
+    from milestones.core.report import expected_seconds
+
+    def run(seed: int, lr: float) -> dict:
+        return {"command": f"OMP_NUM_THREADS=1 milestones train x --lr {lr} --seed {seed}", "seconds": 10.0}
+
+    grid = [run(0, lr) for lr in (0.1, 0.3, 1.0, 3.0)]  # the grid, on the first seed only
+    rest = [run(s, 0.3) for s in range(1, 10)]
+    shared = {"command": "OMP_NUM_THREADS=1 milestones train x --pretrain", "seconds": 40.0}  # no seed
+    ref = SimpleNamespace(runs=grid + rest + [shared], seeds=10, seed_list=tuple(range(10)))
+    claim, other = SimpleNamespace(reference=ref), SimpleNamespace(reference=ref)  # a second claim shares the runs
+    first = expected_seconds([claim, other], [0, 1, 2], workers=2)
+    assert first[id(claim)] == (4 * 10 + 2 * 10 + 40) / 2 and first[id(other)] == 0
+    elsewhere = expected_seconds([claim], [100, 101, 102], workers=2)
+    assert elsewhere[id(claim)] == (4 * 10 + 9 * 10 + 40) * 3 / 10 / 2
+    unmeasured = SimpleNamespace(reference=None)
+    assert expected_seconds([unmeasured], [0], 2) == {id(unmeasured): 0.0}

@@ -102,18 +102,31 @@ def tour(out: Path, milestones: list[Any], runner: Runner, preset: str = "small"
     return page
 
 
+def _seed_of(command: str) -> int | None:
+    words = command.split()
+    return int(words[words.index("--seed") + 1]) if "--seed" in words[:-1] else None
+
+
 def expected_seconds(claims: list[Any], seeds: list[int], workers: int) -> dict[int, float]:
     """How long each claim's measurement on `seeds` should take at the small preset, by id(claim):
     the training seconds its reference recorded for each run (a run shared with an earlier claim
-    counted once), scaled to the number of seeds, over the runs side by side (0 without one)."""
+    counted once), over the runs side by side (0 without one). Where the reference measured these
+    seeds, starting from the same first seed, the runs it made on them are counted as they are
+    (a grid on the first seed counts once, whatever the number of seeds); otherwise the reference's
+    time is scaled to the number of seeds."""
     seen: set[str] = set()
     out = {}
     for c in claims:
         ref = c.reference
         runs = [r for r in (ref.runs if ref is not None else ()) if r["command"] not in seen]
         seen.update(r["command"] for r in runs)
-        scale = len(seeds) / ref.seeds / max(1, workers) if ref is not None and ref.seeds else 0.0
-        out[id(c)] = sum(r["seconds"] or 0 for r in runs) * scale
+        if ref is None or not ref.seeds:
+            out[id(c)] = 0.0
+        elif seeds and set(seeds) <= set(ref.seed_list) and seeds[0] == ref.seed_list[0]:
+            mine = [r for r in runs if _seed_of(r["command"]) in {*seeds, None}]
+            out[id(c)] = sum(r["seconds"] or 0 for r in mine) / max(1, workers)
+        else:
+            out[id(c)] = sum(r["seconds"] or 0 for r in runs) * len(seeds) / ref.seeds / max(1, workers)
     return out
 
 
