@@ -204,8 +204,8 @@ def measure(ctx: Context) -> Measured:
         fig.suptitle("Adam vs its baselines, each at its best learning rate (Kingma & Ba 2015, Figs. 1-2)")
         save_figure(fig, path, dpi=110)
 
-    median_end = {f"{p.name}/{o}": median([loss_at(losses[(p.name, o, seed)], s["steps"][p.name], epoch(p))
-                                           for seed in ctx.seeds]) for p in PROBLEMS for o in p.optimizers}
+    median_end = {f"{p.name}/{o}": median([r[p.name]["end"][o] for r in per_seed])
+                  for p in PROBLEMS for o in p.optimizers}
     grid_end = [{"problem": pn, "optimizer": o, "lr": lr, "end": final(by_name[pn], r)}
                 for (pn, o, lr), r in grid.items()]
     return Measured(per_seed=per_seed, ours=ours, figure=figure,

@@ -55,9 +55,9 @@ def _is_text(cfg: Config) -> bool:
 class AdamTask(ClassificationTask):
     name = "adam"
     model_class = Net
+    cfg: Config
 
     def __init__(self, cfg: Config):
-        self.cfg: Config = cfg
         super().__init__(cfg, bow.load(cfg.data) if _is_text(cfg) else None)
 
     def model_config(self) -> NetConfig:

@@ -22,6 +22,7 @@ Everything is held in memory as uint8 or float32 and standardised per channel on
 
 from __future__ import annotations
 
+import copy
 import gzip
 import importlib.resources
 import io
@@ -95,7 +96,7 @@ class ImageData:
 def mean_image_centred(data: ImageData) -> ImageData:
     """A copy of `data` served with the training set's mean image subtracted and no scaling, on the
     raw scale (0-255 for 8-bit images): cuda-convnet's preprocessing for CIFAR-10."""
-    out = ImageData(data.name, data.x_train, data.y_train, data.x_test, data.y_test, data.n_classes)
+    out = copy.copy(data)  # the same tensors; only the statistics `get` applies differ
     out.mean = data.x_train.float().mean(0)  # (C, H, W) or (C, L)
     out.std = torch.ones(1)
     return out
