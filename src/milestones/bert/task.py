@@ -68,6 +68,13 @@ class Config(C.TrainConfig):
     """classify: train on this many examples of each label, drawn with the seed (0: all)."""
     test_per_class: C.Positive[int] = 50
     """classify, embedded task: docstrings of each package held out for testing."""
+    val_per_class: C.NonNegative[int] = 0
+    """classify: examples of each label drawn from the training pool, outside the labelled ones, as a
+    validation set (`val_acc` at each evaluation); 0: none."""
+    patience: C.NonNegative[int] = 0
+    """classify: stop when validation accuracy has not improved for this many evaluations (needs
+    --val-per-class and --eval-every); the run also reports the test accuracy at its best validation
+    accuracy (`best_test_acc`). 0: train all --steps."""
     eval_batches: C.Resumable[C.Positive[int]] = 10
     """mlm: held-out batches per evaluation."""
     model: BertConfig = field(default_factory=lambda: BertConfig(layers=2, heads=4, d_model=128, d_ff=512,
@@ -81,6 +88,10 @@ class Config(C.TrainConfig):
             raise ValueError("--seq-len must be at least 4 ([CLS] A [SEP] B [SEP] needs room)")
         if self.objective == "classify" and self.nsp:
             raise ValueError("--nsp is a pre-training head; it does not apply to --objective classify")
+        if self.objective == "mlm" and (self.val_per_class or self.patience):
+            raise ValueError("--val-per-class and --patience are for --objective classify")
+        if self.patience and not (self.val_per_class and self.eval_every):
+            raise ValueError("--patience stops on validation accuracy: it needs --val-per-class and --eval-every")
 
 
 PRESETS = {
@@ -162,7 +173,7 @@ def english(cfg: Config) -> tuple[list[str], list[str]]:
 
 
 MODEL = Bert
-WATCH = ("loss", "mlm_acc", "val_loss", "val_mlm_acc", "test_acc")  # both objectives', for `milestones plot`
+WATCH = ("loss", "mlm_acc", "val_loss", "val_mlm_acc", "test_acc", "val_acc")  # both objectives', for `milestones plot`
 
 
 def make_task(cfg: Config, resume_from: Path | None = None) -> Pretraining | FineTuning:
@@ -263,10 +274,10 @@ class FineTuning(TextClassificationTask):
         else:
             train, test = labelled.docstring_task(cfg.test_per_class)
             where = "the docstring task"
-        if cfg.labels_per_class:
-            train = labelled.per_class(train, cfg.labels_per_class, cfg.seed, where)
+        train, val = labelled.labelled_and_validation(train, cfg.labels_per_class, cfg.val_per_class, cfg.seed,
+                                                      where)
         if self.start.tok is None:  # no model to start from: the WordPiece pre-training would train
             self.start.tok = tx.trained_wordpiece(english(cfg)[0], cfg.vocab, lowercase=not cfg.cased)
         self.tok = self.start.tok
-        self.setup(train, test, self.tok)
+        self.setup(train, test, self.tok, val, cfg.patience)
 

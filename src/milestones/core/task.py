@@ -169,6 +169,10 @@ class Task:
         """Called after every optimizer step with its training metrics; True ends training early."""
         return False
 
+    def stop_reason(self) -> str:
+        """Why `should_stop` ended training, for the run's log."""
+        return "the task's stop condition was met"
+
     def state_dict(self) -> dict[str, Any]:
         """Task state beyond model, optimizers and RNGs that `--resume` must restore (e.g. DQN's
         episode counters). Saved in state.pt, so only tensors, numbers, strings, lists, dicts."""

@@ -194,6 +194,7 @@ class Trainer:
                              tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose, unit=unit,
                              watch=task.watch)
         self.amp = autocast_context(cfg, self.device)
+        self._evaluated: tuple[int, dict[str, float]] | None = None  # the last evaluation: (step, metrics)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> Result:
@@ -212,8 +213,11 @@ class Trainer:
                 if signals.signum is not None:
                     raise Interrupted(signals.signum, self.last_ckpt)
                 signals.saved, signals.stop_now = self.last_ckpt, True
-                final_eval = self.evaluate()
-                self.log.log(self.step, "eval", final_eval)
+                if self._evaluated is not None and self._evaluated[0] == self.step:
+                    final_eval = self._evaluated[1]  # the task stopped at an evaluation: it is the final one
+                else:
+                    final_eval = self.evaluate()
+                    self.log.log(self.step, "eval", final_eval)
         finally:
             self.log.close()
         return Result(model=self.model, history=self.log.history, final_eval=final_eval, run_dir=self.run_dir,
@@ -316,11 +320,13 @@ class Trainer:
         if step % cfg.log_every == 0 or step == cfg.steps:
             self.log.log(step, "train", metrics)
         if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-            self.log.log(step, "eval", self.evaluate())
+            self._evaluated = (step, self.evaluate())
+            self.log.log(step, "eval", self._evaluated[1])
             self.model.train()
         if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
             self.save()
         if distributed.any_rank(self.task.should_stop(step, metrics), self.dist, self.device):
+            self.log.message(f"stopped at step {step} of {cfg.steps}: {self.task.stop_reason()}")
             return True
         if distributed.any_rank(signals.signum is not None, self.dist, self.device):
             path = self.save()

@@ -11,7 +11,9 @@ more than once (in one package or several) is kept once, under its first package
 package's docstrings, in a fixed random order (seed 0), the first `test_per_class` are the test
 set and the rest the labelled pool; `--labels-per-class K` then draws K of each package's pool
 with the run's seed, so that the scarce-label regime is one flag and seeds vary which labels a
-run sees.
+run sees. `--val-per-class V` draws V more of each label from what is left of the pool (after the K
+labelled ones; from the whole pool without K), also with the seed: a validation set on which a run
+chooses its own number of steps (`--patience`) without looking at the test set.
 """
 
 from __future__ import annotations
@@ -127,13 +129,44 @@ def docstring_task(test_per_class: int) -> tuple[LabelledText, LabelledText]:
     return pool, test
 
 
-def per_class(data: LabelledText, k: int, seed: int, source: str) -> LabelledText:
-    """K examples of each label, drawn with `seed` (the scarce-label regime)."""
-    g = torch.Generator().manual_seed(seed)
+def _draw(data: LabelledText, k: int, g: torch.Generator, source: str, option: str, what: str) -> list[int]:
+    """Indices of K examples of each label, drawn with `g`, in order; `what` names the examples
+    in the error ("training examples of {name}")."""
     idx = []
     for y, rows in enumerate(data.by_class()):
         if len(rows) < k:
-            raise UserError(f"--labels-per-class {k}: {source} has only {len(rows)} training examples of "
-                            f"{data.names[y]!r}")
+            raise UserError(f"{option} {k}: {source} has only {len(rows)} {what.format(name=repr(data.names[y]))}")
         idx += [rows[i] for i in torch.randperm(len(rows), generator=g)[:k].tolist()]
-    return data.subset(sorted(idx))
+    return sorted(idx)
+
+
+def per_class(data: LabelledText, k: int, seed: int, source: str) -> LabelledText:
+    """K examples of each label, drawn with `seed` (the scarce-label regime)."""
+    return data.subset(_draw(data, k, torch.Generator().manual_seed(seed), source, "--labels-per-class",
+                             "training examples of {name}"))
+
+
+def labelled_and_validation(pool: LabelledText, k: int, v: int, seed: int,
+                            source: str) -> tuple[LabelledText, LabelledText | None]:
+    """(training, validation or None): K of each label drawn with `seed` (all of the pool with K 0),
+    then V of each label from the rest of the pool, drawn with seed + 1; with K 0 the training
+    examples are what the validation set leaves. The K drawn are the same with or without V."""
+    if not v:
+        return (per_class(pool, k, seed, source) if k else pool), None
+    train_idx = _draw(pool, k, torch.Generator().manual_seed(seed), source, "--labels-per-class",
+                      "training examples of {name}") if k else []
+    taken = set(train_idx)
+    rest_idx = [i for i in range(len(pool)) if i not in taken]
+    rest = pool.subset(rest_idx)
+    if not k:  # each label keeps at least one example to train on
+        for y, rows in enumerate(rest.by_class()):
+            if len(rows) <= v:
+                raise UserError(f"--val-per-class {v}: {source} has only {len(rows)} training examples of "
+                                f"{pool.names[y]!r}; it needs {v} for validation and one to train on")
+    what = "examples of {name} left after the labelled ones" if k else "training examples of {name}"
+    val_idx = [rest_idx[i] for i in _draw(rest, v, torch.Generator().manual_seed(seed + 1), source,
+                                          "--val-per-class", what)]
+    if not k:
+        chosen = set(val_idx)
+        train_idx = [i for i in range(len(pool)) if i not in chosen]
+    return pool.subset(train_idx), pool.subset(val_idx)

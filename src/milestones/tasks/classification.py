@@ -88,6 +88,10 @@ class ClassificationTask(Task):
         w = self.cfg.target_window
         return len(self.errors) >= w and sum(self.errors[-w:]) / w <= self.cfg.target_error
 
+    def stop_reason(self) -> str:
+        return (f"the training error averaged over the last {self.cfg.target_window} steps reached "
+                f"--target-error {self.cfg.target_error:g}")
+
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         xt, yt = self.data.all("test")
         logits = predict(model, xt, device)

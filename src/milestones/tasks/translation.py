@@ -192,6 +192,9 @@ class TranslationTask(Task):
         self._last = now
         return self.cfg.time_budget > 0 and self.train_seconds >= self.cfg.time_budget
 
+    def stop_reason(self) -> str:
+        return f"--time-budget {self.cfg.time_budget:g} s of training spent"
+
     # -- translation ---------------------------------------------------------------------------------
     def translate(self, model: nn.Module, sources: list[str], device: torch.device) -> list[str]:
         c = self.cfg
