@@ -146,9 +146,9 @@ def tfidf_accuracy(k: int, seed: int, test_per_class: int) -> tuple[float, float
     train, val = labelled.labelled_and_validation(pool, k, VAL_PER_CLASS, seed, "the docstring task")
     assert val is not None
     vec = TfidfVectorizer(sublinear_tf=True)
-    x = vec.fit_transform(train.a)
+    x, x_val = vec.fit_transform(train.a), vec.transform(val.a)
     fits = [LogisticRegression(C=c, max_iter=2000).fit(x, train.y) for c in TFIDF_C]
-    val_acc = [float((f.predict(vec.transform(val.a)) == np.asarray(val.y)).mean()) for f in fits]
+    val_acc = [float((f.predict(x_val) == np.asarray(val.y)).mean()) for f in fits]
     best = int(np.argmax(val_acc))
     return float((fits[best].predict(vec.transform(test.a)) == np.asarray(test.y)).mean()), TFIDF_C[best]
 
