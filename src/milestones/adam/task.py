@@ -61,7 +61,7 @@ class AdamTask(ClassificationTask):
         super().__init__(cfg, bow.load(cfg.data) if _is_text(cfg) else None)
 
     def model_config(self) -> NetConfig:
-        return replace(self.cfg.model, n_in=math.prod(self.data.shape), n_classes=self.data.n_classes)
+        return replace(self.cfg.model, n_in=math.prod(self.input_shape), n_classes=self.data.n_classes)
 
     def loss(self, model: nn.Module, batch: Any, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
         loss, metrics = super().loss(model, batch, phase)

@@ -3,7 +3,9 @@
 Default data: the embedded 5,000 MNIST digits with the small-input AlexNet (the `small` preset);
 MNIST-1D signals get its 1-D twin. `--preset paper` is the paper's two-tower net at 224 px and
 its recipe (§5): SGD with momentum 0.9, weight decay 5e-4, batch 128, lr 0.01 divided by 10
-when progress stalls (here: a step schedule).
+when progress stalls (here: a step schedule), on random 224 px patches of 256 px images, their
+horizontal reflections and PCA lighting (§4.1; `--augment.crop 224 --augment.flip true
+--augment.lighting 0.1`, data/augment.py); evaluation takes the centre patch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ PRESETS = {
                  optim=dict(name="adam", lr=1e-2, weight_decay=0.0),
                  model=dict(width=0.5, pool_after=(1,))),  # 8x8 digits keep a map through one pooling only
     "small": dict(steps=600, batch_size=128, eval_every=200, schedule="cosine"),
-    "paper": dict(image_size=224, steps=450_000, batch_size=128, schedule="step", eval_every=5000,
+    # §4.1's augmentation: random 224 px patches of the 256 px images, their reflections, PCA lighting
+    "paper": dict(image_size=256, augment=dict(crop=224, flip=True, lighting=0.1), steps=450_000, batch_size=128,
+                  schedule="step", eval_every=5000,
                   ckpt_every=5000, log_every=50, model=settable(AlexNetConfig.paper())),
 }
 
@@ -47,7 +51,7 @@ class AlexNetTask(ClassificationTask):
             self.data = images.mean_image_centred(self.data)
 
     def model_config(self) -> AlexNetConfig:
-        shape = self.data.shape  # (C, H, W) or (C, L)
+        shape = self.input_shape  # (C, H, W), cropped by --augment.crop, or (C, L)
         return replace(self.cfg.model, in_channels=shape[0], n_classes=self.data.n_classes, input_size=shape[-1],
                        conv1d=len(shape) == 2)
 

@@ -88,6 +88,18 @@ class _Resumable:
         return "RESUMABLE"
 
 
+@dataclass(frozen=True)
+class Inert:
+    """The value at which a field changes nothing a run computes: what every run made before the
+    field existed computed. A run's settings (core/references.py) leave the field out while it holds
+    this value, so an option added later does not orphan the references measured without it.
+
+        sync_bn: Annotated[bool, Inert(False)] = False
+    """
+
+    value: Any
+
+
 FROM_DATA = _FromData()
 RESUMABLE = _Resumable()
 T = TypeVar("T")
@@ -130,8 +142,9 @@ class RunConfig:
     """Random seed for weights, data order and dropout."""
     device: Resumable[Literal["auto", "cpu", "cuda", "mps"]] = "auto"
     """Where to train: auto picks cuda, then mps, then cpu."""
-    amp: Resumable[Literal["auto", "off", "bf16"]] = "auto"
-    """Mixed precision: auto is bf16 autocast on CUDA and off elsewhere (bf16 is slow on most CPUs)."""
+    amp: Resumable[Literal["auto", "off", "bf16", "fp16"]] = "auto"
+    """Mixed precision: auto is bf16 autocast on a CUDA GPU that supports it, fp16 with a gradient
+    scaler on one that does not (T4, V100), and off elsewhere (bf16 is slow on most CPUs)."""
     tensorboard: Resumable[bool] = True
     """Write TensorBoard scalars beside metrics.jsonl."""
 
@@ -150,6 +163,15 @@ class TrainConfig(RunConfig):
     """Evaluate every this many steps (0: only at the end)."""
 
 
+@dataclass
+class BatchNormConfig:
+    """The field of every config whose model has batch norm (ResNet, GAN, SimCLR): one flag, one meaning."""
+
+    sync_bn: Annotated[bool, Inert(False)] = False
+    """Under DDP on CUDA, batch norm normalises over the global batch (SyncBatchNorm; SimCLR's "global
+    BN", §2.2) instead of each rank's part of it. CPU (gloo) runs keep each rank's statistics."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Fields, read from the classes.
 
@@ -163,6 +185,7 @@ class Field:
     from_data: bool
     aliases: tuple[str, ...]
     resumable: bool = False
+    inert: tuple[Any, ...] = ()  # (value,) for a field marked Inert(value); () otherwise
 
     @property
     def name(self) -> str:
@@ -218,7 +241,8 @@ def fields_of(cls: type) -> tuple[Field, ...]:
             tp = tuple[inner, ...]  # type: ignore[valid-type]
             rng = rng or next((m for m in inner_markers if isinstance(m, Range)), None)
         out.append(Field(f.name, tp, docs.get(f.name, ""), rng, FROM_DATA in markers,
-                         tuple(m.name for m in markers if isinstance(m, Alias)), RESUMABLE in markers))
+                         tuple(m.name for m in markers if isinstance(m, Alias)), RESUMABLE in markers,
+                         tuple(m.value for m in markers if isinstance(m, Inert))[:1]))
     return tuple(out)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import flatten, to_dict
+from .config import fields_of, flatten, to_dict
 
 # Fields that change how a run is kept or shown, never what it computes.
 OPERATIONAL = ("ckpt_every", "keep_ckpts", "tensorboard", "device", "save_replay")
@@ -125,9 +125,17 @@ def _machine_free(value: Any) -> Any:
 
 
 def settings(cfg: Any) -> dict[str, Any]:
-    """A run's config as the flat {path: value} that decides its numbers, the same on every machine."""
+    """A run's config as the flat {path: value} that decides its numbers, the same on every machine:
+    without the operational fields, nor the fields that hold their `Inert` value (options added
+    after the references were measured, at the value that computes what the runs computed then)."""
     flat = flatten(to_dict(cfg))
-    return {k: _machine_free(v) for k, v in sorted(flat.items()) if k not in OPERATIONAL}
+    inert = {f.path: f.inert[0] for f in fields_of(type(cfg)) if f.inert}
+    return {k: _machine_free(v) for k, v in sorted(flat.items())
+            if k not in OPERATIONAL and not (k in inert and _same(v, inert[k]))}
+
+
+def _same(value: Any, inert: Any) -> bool:
+    return type(value) is type(inert) and value == inert
 
 
 def digest(flat: dict[str, Any]) -> str:

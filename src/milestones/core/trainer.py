@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -102,11 +103,42 @@ def lr_factor(cfg: Any, step: int) -> float:
     return 0.1 ** (int(progress >= 0.5) + int(progress >= 0.75))  # "step": /10 at 50% and 75%
 
 
+def amp_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype `--amp` asks for: auto is bf16 on a CUDA GPU that has it, fp16 (with a
+    gradient scaler) on one that does not (T4, V100), and full precision elsewhere."""
+    if cfg.amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
+
+
 def autocast_context(cfg: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
-    if not use_bf16:
+    dtype = amp_dtype(cfg, device)
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# fp16: a step whose gradients overflow at the loss scale is skipped and the scale halved. This many
+# skipped in a row (the scale down by 2**32) means the gradients are not finite at any scale.
+MAX_SKIPPED = 32
+
+
+def sync_batch_norm(model: nn.Module, cfg: Any, d: distributed.Dist, device: torch.device) -> bool:
+    """`--sync-bn`: under DDP on CUDA, every batch norm of `model` becomes a SyncBatchNorm, in place
+    (sharing its parameters and buffers, so the optimizers and checkpoints are unchanged); True when
+    it did. torch's SyncBatchNorm runs on CUDA only: a CPU run says so once and keeps each rank's."""
+    if not getattr(cfg, "sync_bn", False) or not d.enabled:
+        return False
+    if device.type != "cuda":
+        if d.main:
+            print("milestones: --sync-bn applies under DDP on CUDA; this run on the CPU keeps each rank's batch "
+                  "statistics", file=sys.stderr)
+        return False
+    for name, child in list(model.named_children()):
+        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return True
 
 
 class _SignalCatcher:
@@ -187,6 +219,7 @@ class Trainer:
             ckpt.write_json(run_dir / "config.json", self.meta)  # type: ignore[operator]
         task.attach(self.model, self.device)
         self.train_model: nn.Module = self.model
+        sync_batch_norm(self.model, cfg, d, self.device)
         if d.enabled:
             self.train_model = task.wrap_ddp(self.model, [self.device.index] if self.device.type == "cuda" else None)
         done, total, unit = task.progress(self.start)
@@ -194,6 +227,14 @@ class Trainer:
                              tensorboard=cfg.tensorboard, desc=task.name, verbose=verbose, unit=unit,
                              watch=task.watch)
         self.amp = autocast_context(cfg, self.device)
+        # fp16 autocast needs its loss scaled so that small gradients do not flush to zero: one scaler
+        # per optimizer, each stepping (or skipping) its own phase
+        fp16 = amp_dtype(cfg, self.device) == torch.float16
+        self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in self.optimizers} if fp16 else {}
+        self._in_a_row = {k: 0 for k in self.optimizers}  # fp16 steps skipped in a row, per optimizer
+        self._skipped = {k: 0 for k in self.optimizers}  # and in the whole run (a checkpoint keeps it)
+        if resume and self.scalers:
+            self._restore_scalers()
         self._evaluated: tuple[int, dict[str, float]] | None = None  # the last evaluation: (step, metrics)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -204,7 +245,7 @@ class Trainer:
             with _SignalCatcher(active=self.run_dir is not None) as signals:
                 self.model.train()
                 while self.step < self.cfg.steps:
-                    metrics = self.train_step()
+                    metrics = self._step_or_say()
                     self.step += 1
                     if self.after_step(metrics, signals):
                         break
@@ -223,6 +264,19 @@ class Trainer:
         return Result(model=self.model, history=self.log.history, final_eval=final_eval, run_dir=self.run_dir,
                       step=self.step, seconds=time.time() - t0, checkpoint=self.last_ckpt)
 
+    def _step_or_say(self) -> dict[str, float]:
+        """A training step; a kernel that fp16 autocast lacks on the CPU (torch's CPU LSTM has none)
+        is said in one line, not as a trace from inside torch."""
+        try:
+            return self.train_step()
+        except RuntimeError as e:
+            if (isinstance(e, (NonFiniteLoss, Interrupted)) or self.device.type != "cpu"
+                    or amp_dtype(self.cfg, self.device) != torch.float16):
+                raise
+            said = str(e).splitlines()[0].split(". ")[0][:150]
+            raise UserError(f"--amp fp16 on the CPU: torch has no fp16 CPU kernel for a part of this model ({said}); "
+                            "use --amp bf16 or off on the CPU, fp16 on a CUDA GPU") from None
+
     def train_step(self) -> dict[str, float]:
         """One optimizer step per phase, all phases on the same micro-batches."""
         cfg, d = self.cfg, self.dist
@@ -240,21 +294,23 @@ class Trainer:
             metrics["loss"] += loss
             if suffix:
                 metrics["loss" + suffix] = loss
-            self.optimizer_step(optimizer, metrics, suffix)
+            self.optimizer_step(optimizer, metrics, suffix, phase)
         metrics["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
         metrics.update(self.task.throughput(time.perf_counter() - t0))
         return metrics
 
     def _forward_backward(self, phase: str, batches: list[Any], metrics: dict[str, float]) -> float:
-        """Gradients of the phase's loss summed over the micro-batches; returns its mean."""
+        """Gradients of the phase's loss summed over the micro-batches (times the loss scale, under
+        fp16); returns its mean."""
         n, total = len(batches), 0.0
+        scaler = self.scalers.get(phase)
         for m, batch in enumerate(batches):
             last = m == n - 1
             sync = contextlib.nullcontext() if last or not self.dist.enabled else self.train_model.no_sync()
             with sync:  # DDP all-reduces gradients only after the last micro-batch
                 with self.amp:
                     loss, extra = self.task.loss(self.train_model, batch, phase)
-                (loss / n).backward()
+                (scaler.scale(loss / n) if scaler else loss / n).backward()
             total += loss.detach().float().item() / n
             for k, v in extra.items():
                 metrics[k] = metrics.get(k, 0.0) + float(v) / n
@@ -300,22 +356,45 @@ class Trainer:
         return (f"The weights are in range (largest |w| {biggest:.3g}), so the loss overflowed on this batch: "
                 "check the data, or resume with a lower --lr or --grad-clip.")
 
-    def optimizer_step(self, optimizer: torch.optim.Optimizer, metrics: dict[str, float], suffix: str) -> None:
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, metrics: dict[str, float], suffix: str,
+                       phase: str = "model") -> None:
         """Clip this optimizer's gradients, step it, and clear every gradient (a phase's backward
-        may reach parameters of the other optimizers: G's loss runs through D)."""
+        may reach parameters of the other optimizers: G's loss runs through D). Under fp16 the
+        gradients are unscaled first, and a step whose gradients overflowed is skipped (logged as
+        `skipped`: the steps skipped so far, with the new `loss_scale`); too many in a row stop the run
+        as the NaN guard does."""
+        scaler = self.scalers.get(phase)
+        if scaler:
+            scaler.unscale_(optimizer)
         if self.cfg.grad_clip > 0:
             params = [p for g in optimizer.param_groups for p in g["params"]]
             metrics["grad_norm" + suffix] = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
-        optimizer.step()
+        if scaler:
+            before = scaler.get_scale()
+            scaler.step(optimizer)  # skipped when a gradient is inf or NaN
+            scaler.update()
+            skipped = scaler.get_scale() < before
+            self._in_a_row[phase] = self._in_a_row[phase] + 1 if skipped else 0
+            self._skipped[phase] += skipped
+            metrics["loss_scale" + suffix] = scaler.get_scale()
+            metrics["skipped" + suffix] = float(self._skipped[phase])
+        else:
+            optimizer.step()
         for o in self.optimizers.values():
             o.zero_grad(set_to_none=True)
+        if scaler and self._in_a_row[phase] >= MAX_SKIPPED:
+            what = f"{phase} gradients" if len(self.optimizers) > 1 else "gradients"
+            self._diverged(f"the {what} were NaN or infinite on {MAX_SKIPPED} fp16 steps in a row, up to step "
+                           f"{self.step}, at loss scales down to {scaler.get_scale():.3g}")
 
     def after_step(self, metrics: dict[str, float], signals: _SignalCatcher) -> bool:
         """The schedule, logging, evaluation, checkpoints, early stop and signals after a step.
         True ends training (the task asked to stop)."""
         cfg, step = self.cfg, self.step
-        for scheduler in self.schedulers.values():
-            scheduler.step()
+        with warnings.catch_warnings():  # a step fp16 skipped did not call optimizer.step(): expected
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for scheduler in self.schedulers.values():
+                scheduler.step()
         self.log.advance_to(self.task.progress(step)[0])
         if step % cfg.log_every == 0 or step == cfg.steps:
             self.log.log(step, "train", metrics)
@@ -355,6 +434,9 @@ class Trainer:
             state = {"optimizer": {k: o.state_dict() for k, o in self.optimizers.items()},
                      "scheduler": {k: s.state_dict() for k, s in self.schedulers.items()},
                      "step": self.step, "rng": ckpt.rng_state(), "task": self.task.state_dict()}
+            if self.scalers:
+                state["amp"] = {"scaler": {k: s.state_dict() for k, s in self.scalers.items()},
+                                "skipped": dict(self._skipped)}
             self.last_ckpt = ckpt.save(self.run_dir / "ckpt", self.step, self.model, state, self.meta,  # type: ignore[operator]
                                        keep=self.cfg.keep_ckpts, extra=self.task.save_files, protect=self.good_ckpt)
             self._unverified = self.last_ckpt
@@ -391,10 +473,19 @@ class Trainer:
                 group["lr"] = group["initial_lr"] * lr_factor(self.cfg, scheduler.last_epoch)
         self.task.load_state_dict(state.get("task", {}))
         self.task.load_files(path)
+        self._amp_state = state.get("amp") or {}
         if self.dist.main:
             ckpt.set_rng_state(state["rng"])
         else:  # only rank 0's generators are saved; other ranks continue from a fresh stream
             seed_everything(self.cfg.seed + 1000 * self.dist.rank + self.step)
+
+
+    def _restore_scalers(self) -> None:
+        """fp16's loss scales from the checkpoint (a run that was not fp16 until now starts fresh ones)."""
+        for k, scaler in self.scalers.items():
+            if k in self._amp_state.get("scaler", {}):
+                scaler.load_state_dict(self._amp_state["scaler"][k])
+                self._skipped[k] = int(self._amp_state["skipped"][k])
 
 
 def train(task: Task, run_dir: Path | None = None, resume: bool = False, verbose: bool = True,

@@ -16,7 +16,8 @@ Under DDP the generator and the discriminator are wrapped separately (the step c
 separately) with `broadcast_buffers=False`: D runs twice per step (real, then fake) through
 batch norm, and broadcasting its running statistics from rank 0 at each call rewrites, in place,
 buffers the first call saved for backward. Each rank keeps its own running statistics (rank 0's
-are saved); `--sync-bn` on CUDA uses SyncBatchNorm instead, so the batch statistics are global.
+are saved); `--sync-bn` on CUDA makes them SyncBatchNorm (the trainer converts them), so the batch
+statistics are global.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Annotated, Any, Literal
 import torch
 from torch import nn
 
-from ..core.config import NonNegative, Range, Resumable, TrainConfig
+from ..core.config import BatchNormConfig, NonNegative, Range, Resumable, TrainConfig
 from ..core.task import EpochSampler, Shard, Task
 from ..data import images, mixtures
 from ..errors import UserError
@@ -42,7 +43,7 @@ MIXTURE_NAMES = tuple(mixtures.MIXTURES)
 
 
 @dataclass
-class Config(TrainConfig):
+class Config(TrainConfig, BatchNormConfig):
     dataset: Literal["ring8", "grid25", "mnist5k", "digits"] = "mnist5k"
     """Embedded data when --data is not given: a 2-D mixture (ring8, grid25) or digits (mnist5k, digits)."""
     data: str = ""
@@ -53,8 +54,6 @@ class Config(TrainConfig):
     """Generator loss: -log D(G(z)) (non-saturating, §3 of the 2014 paper) or log(1 - D(G(z)))."""
     eval_samples: Resumable[Annotated[int, Range(ge=20)]] = 1000
     """Images drawn per evaluation (mixtures always use 2,500)."""
-    sync_bn: bool = False
-    """Under DDP on CUDA, convert batch norm to SyncBatchNorm (CPU/gloo runs keep per-rank statistics)."""
     model: GANConfig = field(default_factory=GANConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=2e-4, beta1=0.5))
     """Both nets' optimizers (DCGAN §4: Adam, lr 2e-4, beta1 0.5)."""
@@ -115,9 +114,7 @@ class GANTask(Task):
     def wrap_ddp(self, model: nn.Module, device_ids: list[int] | None) -> nn.Module:
         parts = {}
         for name in ("generator", "discriminator"):
-            part = getattr(model, name)
-            if self.cfg.sync_bn and device_ids is not None:
-                part = nn.SyncBatchNorm.convert_sync_batchnorm(part)  # shares parameters and buffers
+            part = getattr(model, name)  # its batch norms are SyncBatchNorm under --sync-bn (the trainer's)
             parts[name] = nn.parallel.DistributedDataParallel(part, device_ids=device_ids, broadcast_buffers=False)
         return _DistributedGAN(parts["generator"], parts["discriminator"])
 

@@ -24,7 +24,8 @@ The batch of a step is a pure function of (seed, step): its examples come from t
 permutation and its views from a generator seeded by the step, drawn for the whole global batch
 so that each DDP rank takes its part of the same views. Under DDP the projections are gathered
 from every rank, so the negatives are the whole global batch (the paper's "aggregate over
-devices"); BatchNorm statistics stay per rank (the paper's global BN needs CUDA's SyncBatchNorm).
+devices"); BatchNorm statistics stay per rank unless `--sync-bn` (the paper's global BN, §2.2:
+SyncBatchNorm, on CUDA).
 Gradient accumulation does not apply to pre-training: NT-Xent needs the whole batch at once.
 """
 
@@ -57,7 +58,7 @@ CHUNK = 512  # examples per forward pass when encoding a whole split
 
 
 @dataclass
-class Config(C.TrainConfig):
+class Config(C.TrainConfig, C.BatchNormConfig):
     objective: Literal["pretrain", "linear", "finetune"] = "pretrain"
     """pretrain: contrastive learning without labels; linear: a linear classifier on the frozen encoder;
     finetune: the encoder and a classifier trained on labels."""

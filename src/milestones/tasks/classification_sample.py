@@ -44,6 +44,7 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     cfg = run.config
     data = images.load(cfg.dataset, cfg.data, cfg.image_size)
     xt, yt = data.all("test")
+    xt = cfg.augment.centre(xt)  # what evaluation fed the model: centre-cropped where training cropped
     probs = predict(run.model, xt, torch.device("cpu")).softmax(1)
     conf, pred = probs.max(1)
     picked = (pred != yt).nonzero().flatten() if opts.wrong else torch.arange(len(yt))
