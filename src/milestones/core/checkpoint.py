@@ -4,6 +4,10 @@ A checkpoint is a folder `ckpt/step_000123/`:
 
     model.safetensors  the weights (no pickle)
     state.pt           optimizer, schedule, step, every RNG; loaded only with weights_only=True
+    sharded/           instead of model.safetensors and the optimizer's state, under `--parallel
+                       fsdp`: each rank's shards of both, written by torch.distributed.checkpoint
+                       (DCP), which reads them back on any number of ranks, or gathered whole in
+                       one process (`milestones.load`, `export`, `--init-from`)
     meta.json          milestone, config, step, library versions
     COMPLETE           written last: a folder without it is ignored
 
@@ -37,6 +41,7 @@ from ..errors import UserError
 from .config import from_dict
 
 MARKER = "COMPLETE"
+SHARDED = "sharded"  # a checkpoint's folder of DCP shards (FSDP)
 
 
 @dataclass
@@ -145,6 +150,8 @@ def read_run_weights(path: Path, milestone: str) -> tuple[Path, dict[str, Any], 
 
     folder = resolve(path)
     meta = read_meta(folder, milestone)
+    if is_sharded(folder):
+        return folder, meta, read_sharded(folder)
     try:
         return folder, meta, load_file(str(folder / "model.safetensors"))
     except (SafetensorError, OSError) as e:
@@ -178,12 +185,13 @@ def write_json(path: Path, obj: Any) -> None:
     fsync(path.parent)
 
 
-def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, Any],
+def save(ckpt_root: Path, step: int, model: torch.nn.Module | None, state: dict[str, Any],
          meta: dict[str, Any], keep: int = 2, extra: Callable[[Path], None] | None = None,
          protect: Path | None = None) -> Path:
     """Write one checkpoint atomically and durably, and keep only the newest `keep` (and `protect`,
     the last one known good). `extra(folder)` may add files (a task's tokenizer, DQN's replay
-    buffer) before the completion marker."""
+    buffer, FSDP's shards) before the completion marker; `model` None writes no model.safetensors
+    (the shards hold the weights)."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = ckpt_root / name
@@ -191,14 +199,15 @@ def save(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, An
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_model(model, str(tmp / "model.safetensors"))
+    if model is not None:
+        save_model(model, str(tmp / "model.safetensors"))
     torch.save(state, tmp / "state.pt")
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step, "versions": versions()},
                                               indent=2, default=str))
     if extra is not None:
         extra(tmp)
-    for f in tmp.iterdir():  # every file on the disk before the marker says they are there
-        fsync(f)
+    for f in [*tmp.iterdir(), *((tmp / SHARDED).iterdir() if (tmp / SHARDED).is_dir() else ())]:
+        fsync(f)  # every file on the disk before the marker says they are there
     with open(tmp / MARKER, "w") as f:
         f.write(str(step))
         f.flush()
@@ -222,7 +231,7 @@ def remove_unfinished(ckpt_root: Path) -> list[Path]:
     """Delete what an interrupted write left (temporary folders, folders without the marker)."""
     if not ckpt_root.is_dir():
         return []
-    gone = [p for p in ckpt_root.iterdir()
+    gone = [p for p in ckpt_root.iterdir()  # .tmp-step_N, and .tmp-shards-step_N (FSDP's shards being written)
             if p.is_dir() and (p.name.startswith(".tmp-") or p.name.startswith("step_") and not (p / MARKER).exists())]
     for p in gone:
         shutil.rmtree(p, ignore_errors=True)
@@ -265,7 +274,7 @@ def resolve(path: Path) -> Path:
             return found
     unfinished = [p for root in (path / "ckpt", path) if root.is_dir()
                   for p in root.iterdir() if p.name.startswith(("step_", ".tmp-"))]
-    if (path / "model.safetensors").exists() or unfinished:
+    if (path / "model.safetensors").exists() or (path / SHARDED).exists() or unfinished:
         raise UserError(f"{path} holds an unfinished checkpoint (no {MARKER} marker); "
                         "it was interrupted while writing and cannot be resumed")
     raise UserError(f"no finished checkpoint under {path}")
@@ -288,7 +297,40 @@ def read_model_config(folder: Path, meta: dict[str, Any], cls: type) -> Any:
     return from_dict(cls, meta.get("model", {}), f"{folder / 'meta.json'} model")
 
 
+def is_sharded(ckpt: Path) -> bool:
+    """Whether a checkpoint holds FSDP's shards (DCP) rather than model.safetensors."""
+    return (ckpt / SHARDED).is_dir()
+
+
+def read_sharded(ckpt: Path, part: str = "model") -> dict[str, torch.Tensor]:
+    """One part ("model") of a sharded checkpoint, gathered whole in this process: every tensor at
+    its full shape, whatever number of ranks wrote it."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+
+    folder = str(ckpt / SHARDED)
+    try:
+        metadata = dcp.FileSystemReader(folder).read_metadata()
+        full = {key.removeprefix(part + "."): torch.empty(m.size, dtype=m.properties.dtype)
+                for key, m in metadata.state_dict_metadata.items()
+                if key.startswith(part + ".") and isinstance(m, TensorStorageMetadata)}
+        with warnings.catch_warnings():  # DCP warns that it runs without a process group: intended here
+            warnings.simplefilter("ignore")
+            dcp.load({part: full}, checkpoint_id=folder)
+    except Exception as e:  # noqa: BLE001 - a damaged or partial folder of shards
+        raise UserError(f"cannot read the shards in {ckpt / SHARDED}: {str(e).splitlines()[0][:160]}") from None
+    return full
+
+
 def load_weights(ckpt: Path, model: torch.nn.Module, device: torch.device | str = "cpu") -> None:
+    if is_sharded(ckpt):
+        weights = read_sharded(ckpt)
+        mine = model.state_dict()
+        if set(weights) != set(mine) or any(weights[k].shape != mine[k].shape for k in mine):
+            raise UserError(f"weights in {ckpt} do not fit this model; was it trained with another config?")
+        model.load_state_dict(weights)
+        model.to(device)
+        return
     try:
         missing, unexpected = load_model(model, str(ckpt / "model.safetensors"), strict=False,
                                          device=str(device))

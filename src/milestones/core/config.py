@@ -145,6 +145,10 @@ class RunConfig:
     amp: Resumable[Literal["auto", "off", "bf16", "fp16"]] = "auto"
     """Mixed precision: auto is bf16 autocast on a CUDA GPU that supports it, fp16 with a gradient
     scaler on one that does not (T4, V100), and off elsewhere (bf16 is slow on most CPUs)."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """How the processes of a torchrun share the model: ddp keeps a whole copy on every rank; fsdp
+    shards each block's weights, gradients and optimizer state over the ranks (FSDP2), for models
+    that do not fit one GPU with their Adam state (GPT, BERT). Its checkpoints are sharded (DCP)."""
     tensorboard: Resumable[bool] = True
     """Write TensorBoard scalars beside metrics.jsonl."""
 

@@ -144,6 +144,11 @@ class Task:
         between the micro-batches of gradient accumulation)."""
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
+    def fsdp_units(self, model: nn.Module) -> list[nn.Module] | None:
+        """The modules `--parallel fsdp` shards one by one (a transformer's blocks), before the
+        whole model; None: this task's model is not sharded (DDP only)."""
+        return None
+
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         return {}
 

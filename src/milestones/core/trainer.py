@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -125,6 +127,21 @@ def autocast_context(cfg: RunConfig, device: torch.device) -> contextlib.Abstrac
 MAX_SKIPPED = 32
 
 
+def local(p: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a parameter (FSDP's are DTensors), or the parameter itself."""
+    return p.to_local() if hasattr(p, "to_local") else p
+
+
+def shard_model(model: nn.Module, units: list[nn.Module]) -> None:
+    """FSDP2: each unit (a transformer block) sharded on its own, so that only one block's weights
+    are gathered whole at a time, then the rest of the model (embeddings, heads) as the root."""
+    from torch.distributed.fsdp import fully_shard
+
+    for unit in units:
+        fully_shard(unit)
+    fully_shard(model)
+
+
 def sync_batch_norm(model: nn.Module, cfg: Any, d: distributed.Dist, device: torch.device) -> bool:
     """`--sync-bn`: under DDP on CUDA, every batch norm of `model` becomes a SyncBatchNorm, in place
     (sharing its parameters and buffers, so the optimizers and checkpoints are unchanged); True when
@@ -190,6 +207,16 @@ class Trainer:
 
         seed_everything(cfg.seed)
         self.model = task.build_model().to(self.device)
+        # --parallel fsdp: checkpoints of shards (DCP) in any case; the model sharded over the ranks
+        # (every rank built the same weights from the same seed) before its optimizers are built
+        self.sharded = cfg.parallel == "fsdp"
+        if self.sharded:
+            units = task.fsdp_units(self.model)
+            if units is None:
+                raise UserError(f"--parallel fsdp: {task.name}'s model is not sharded (GPT's and BERT's are); "
+                                "use --parallel ddp")
+            if d.enabled:
+                shard_model(self.model, units)
         self.optimizers = task.build_optimizers(self.model)
         if not self.optimizers:
             raise ValueError(f"{task.name}: build_optimizers returned no optimizer")
@@ -197,6 +224,7 @@ class Trainer:
                            for k, o in self.optimizers.items()}
         self.step = self.start = 0
         self.last_ckpt: Path | None = None
+        self._saved_at: int | None = None  # the step of the last save, on every rank (rank 0 alone writes)
         # The NaN guard names a checkpoint that is good: one whose weights gave a finite training loss,
         # not above ten times the run's first (the checkpoint a run resumed from counts as good).
         self.good_ckpt: Path | None = None
@@ -220,7 +248,7 @@ class Trainer:
         task.attach(self.model, self.device)
         self.train_model: nn.Module = self.model
         sync_batch_norm(self.model, cfg, d, self.device)
-        if d.enabled:
+        if d.enabled and not self.sharded:
             self.train_model = task.wrap_ddp(self.model, [self.device.index] if self.device.type == "cuda" else None)
         done, total, unit = task.progress(self.start)
         self.log = RunLogger(run_dir if self.writes else None, total, done, enabled=d.main,
@@ -230,7 +258,11 @@ class Trainer:
         # fp16 autocast needs its loss scaled so that small gradients do not flush to zero: one scaler
         # per optimizer, each stepping (or skipping) its own phase
         fp16 = amp_dtype(cfg, self.device) == torch.float16
-        self.scalers = {k: torch.amp.GradScaler(self.device.type) for k in self.optimizers} if fp16 else {}
+        if fp16 and self.sharded and d.enabled:  # each rank sees its shards' gradients: one verdict for all
+            from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler as Scaler
+        else:
+            Scaler = torch.amp.GradScaler  # noqa: N806
+        self.scalers = {k: Scaler(self.device.type) for k in self.optimizers} if fp16 else {}
         self._in_a_row = {k: 0 for k in self.optimizers}  # fp16 steps skipped in a row, per optimizer
         self._skipped = {k: 0 for k in self.optimizers}  # and in the whole run (a checkpoint keeps it)
         if resume and self.scalers:
@@ -249,7 +281,7 @@ class Trainer:
                     self.step += 1
                     if self.after_step(metrics, signals):
                         break
-                if self.last_ckpt is None or ckpt.step_of(self.last_ckpt) != self.step:
+                if self._saved_at != self.step:
                     self.save()  # first the checkpoint, then the final evaluation: a kill loses no training
                 if signals.signum is not None:
                     raise Interrupted(signals.signum, self.last_ckpt)
@@ -287,7 +319,7 @@ class Trainer:
         metrics: dict[str, float] = {"loss": 0.0}
         for i, (phase, optimizer) in enumerate(self.optimizers.items()):
             suffix = f"_{phase}" if len(self.optimizers) > 1 else ""
-            loss = self._forward_backward(phase, batches, metrics)
+            loss = distributed.all_reduce_mean(self._forward_backward(phase, batches, metrics), self.dist, self.device)
             self._guard(phase, loss)
             if i == 0:
                 self._judge_last_checkpoint(loss)
@@ -306,8 +338,8 @@ class Trainer:
         scaler = self.scalers.get(phase)
         for m, batch in enumerate(batches):
             last = m == n - 1
-            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.train_model.no_sync()
-            with sync:  # DDP all-reduces gradients only after the last micro-batch
+            sync = contextlib.nullcontext() if last or not self.dist.enabled else self._no_sync()
+            with sync:  # DDP all-reduces (FSDP reduce-scatters) gradients only after the last micro-batch
                 with self.amp:
                     loss, extra = self.task.loss(self.train_model, batch, phase)
                 (scaler.scale(loss / n) if scaler else loss / n).backward()
@@ -315,6 +347,20 @@ class Trainer:
             for k, v in extra.items():
                 metrics[k] = metrics.get(k, 0.0) + float(v) / n
         return total
+
+    def _no_sync(self) -> contextlib.AbstractContextManager:
+        if not self.sharded:
+            return self.train_model.no_sync()
+        model = self.model
+
+        @contextlib.contextmanager
+        def held() -> Any:
+            model.set_requires_gradient_sync(False)  # type: ignore[operator]
+            try:
+                yield
+            finally:
+                model.set_requires_gradient_sync(True)  # type: ignore[operator]
+        return held()
 
     def _judge_last_checkpoint(self, loss: float) -> None:
         """The first loss on the newest checkpoint's weights decides whether it is good."""
@@ -347,7 +393,8 @@ class Trainer:
 
     def _advice(self) -> str:
         """What to try, from what the weights look like."""
-        biggest = max((float(p.detach().abs().max()) for p in self.model.parameters() if p.numel()), default=0.0)
+        biggest = max((float(local(p).detach().abs().max()) for p in self.model.parameters() if local(p).numel()),
+                      default=0.0)
         lrs = sorted({g["lr"] for o in self.optimizers.values() for g in o.param_groups})
         if not math.isfinite(biggest) or biggest > 1e6:
             return (f"The weights grew out of range (largest |w| {biggest:.3g}): the learning rate "
@@ -368,7 +415,8 @@ class Trainer:
             scaler.unscale_(optimizer)
         if self.cfg.grad_clip > 0:
             params = [p for g in optimizer.param_groups for p in g["params"]]
-            metrics["grad_norm" + suffix] = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            metrics["grad_norm" + suffix] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         if scaler:
             before = scaler.get_scale()
             scaler.step(optimizer)  # skipped when a gradient is inf or NaN
@@ -414,9 +462,10 @@ class Trainer:
         return False
 
     def evaluate(self) -> dict[str, float]:
-        """Evaluation runs on rank 0 with the unwrapped model; the other ranks wait."""
+        """Evaluation runs on rank 0 with the unwrapped model; the other ranks wait. A sharded model
+        (FSDP) needs every rank for a forward pass: each rank evaluates, on the same data."""
         out: dict[str, float] = {}
-        if self.dist.main:
+        if self.dist.main or self.sharded:
             self.model.eval()
             with torch.no_grad():
                 out = {k: float(v) for k, v in self.task.evaluate(self.model, self.device).items()}
@@ -428,33 +477,97 @@ class Trainer:
     def save(self) -> Path | None:
         """A checkpoint of the current step, unless the weights are NaN or infinite: then training
         stops, naming the last good one."""
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+        self._saved_at = self.step
+        finite = all(bool(torch.isfinite(local(p)).all()) for p in self.model.parameters())
+        if distributed.any_rank(not finite, self.dist, self.device):
             self._diverged(f"the weights became NaN or infinite by step {self.step}; they were not saved")
+        if self.sharded:
+            return self._save_sharded()
         if self.writes:
-            state = {"optimizer": {k: o.state_dict() for k, o in self.optimizers.items()},
-                     "scheduler": {k: s.state_dict() for k, s in self.schedulers.items()},
-                     "step": self.step, "rng": ckpt.rng_state(), "task": self.task.state_dict()}
-            if self.scalers:
-                state["amp"] = {"scaler": {k: s.state_dict() for k, s in self.scalers.items()},
-                                "skipped": dict(self._skipped)}
-            self.last_ckpt = ckpt.save(self.run_dir / "ckpt", self.step, self.model, state, self.meta,  # type: ignore[operator]
+            self.last_ckpt = ckpt.save(self.run_dir / "ckpt", self.step, self.model, self._state(), self.meta,  # type: ignore[operator]
                                        keep=self.cfg.keep_ckpts, extra=self.task.save_files, protect=self.good_ckpt)
             self._unverified = self.last_ckpt
         distributed.barrier(self.dist)
         return self.last_ckpt
 
+    def _state(self) -> dict[str, Any]:
+        """What state.pt holds: all but the weights (and, for FSDP, the optimizers' state)."""
+        state = {"optimizer": {k: ("sharded" if self.sharded else o.state_dict()) for k, o in self.optimizers.items()},
+                 "scheduler": {k: s.state_dict() for k, s in self.schedulers.items()},
+                 "step": self.step, "rng": ckpt.rng_state(), "task": self.task.state_dict()}
+        if self.scalers:
+            state["amp"] = {"scaler": {k: s.state_dict() for k, s in self.scalers.items()},
+                            "skipped": dict(self._skipped)}
+        return state
+
+    def _save_sharded(self) -> Path | None:
+        """FSDP's checkpoint: every rank writes its shards of the weights and the optimizers' state
+        (DCP) into a folder beside the checkpoints; rank 0 then moves it into the checkpoint it
+        writes as any other (state.pt, meta.json, the marker last)."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        root = self.run_dir / "ckpt" if self.run_dir is not None else None
+        staging = root / f".tmp-shards-step_{self.step:07d}" if root is not None else None
+        if self.writes:
+            if staging.exists():  # type: ignore[union-attr]
+                shutil.rmtree(staging)  # type: ignore[arg-type]
+            staging.mkdir(parents=True)  # type: ignore[union-attr]
+        distributed.barrier(self.dist)
+        if staging is not None:
+            weights, optimizer = get_state_dict(self.model, list(self.optimizers.values()))
+            with warnings.catch_warnings():  # one process: DCP says it runs without a process group
+                warnings.simplefilter("ignore", UserWarning)
+                dcp.save({"model": weights, "optim": optimizer}, checkpoint_id=str(staging))
+        distributed.barrier(self.dist)
+        if self.writes:
+            self.last_ckpt = ckpt.save(root, self.step, None, self._state(), self.meta,  # type: ignore[arg-type]
+                                       keep=self.cfg.keep_ckpts, protect=self.good_ckpt,
+                                       extra=lambda folder: (os.replace(staging, folder / ckpt.SHARDED),  # type: ignore[arg-type]
+                                                             self.task.save_files(folder)))
+            self._unverified = self.last_ckpt
+        distributed.barrier(self.dist)
+        return self.last_ckpt
+
+    def _load_sharded(self, path: Path) -> None:
+        """The weights and the optimizers' state from a checkpoint's shards, on this run's ranks
+        (DCP reshards them: the number of ranks may differ from the run that wrote them)."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+        opts = list(self.optimizers.values())
+        weights, optimizer = get_state_dict(self.model, opts)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                dcp.load({"model": weights, "optim": optimizer}, checkpoint_id=str(path / ckpt.SHARDED))
+        except Exception as e:  # noqa: BLE001 - damaged shards, or another model's
+            said = str(e).splitlines()[0][:160]
+            raise UserError(f"cannot read the shards in {path / ckpt.SHARDED}: {said}") from None
+        set_state_dict(self.model, opts, model_state_dict=weights, optim_state_dict=optimizer)
+
     def _restore(self) -> None:
         if self.run_dir is None:
             raise UserError("--resume needs a run folder (--out DIR)")
         path = self.last_ckpt = self.good_ckpt = ckpt.resolve(self.run_dir)
+        self._saved_at = ckpt.step_of(path)
         ckpt.read_meta(path, self.task.name)
-        ckpt.load_weights(path, self.model, self.device)
+        sharded = ckpt.is_sharded(path)
+        if sharded != self.sharded:
+            raise UserError(f"checkpoint {path} was written by a run with --parallel {'fsdp' if sharded else 'ddp'}; "
+                            f"resume it with that")
         state = ckpt.load_state(path)
+        if sharded:
+            self._load_sharded(path)
+        else:
+            ckpt.load_weights(path, self.model, self.device)
         # the config decides the hyper-parameters (a resumed run may change them: --lr, --steps, ...);
         # the checkpoint brings the optimizers' state (Adam's moments, momentum buffers) and the step
         fresh = {k: [{h: v for h, v in g.items() if h != "params"} for g in o.param_groups]
                  for k, o in self.optimizers.items()}
-        for what, objs in (("optimizer", self.optimizers), ("scheduler", self.schedulers)):
+        parts = (("scheduler", self.schedulers),) if sharded else (("optimizer", self.optimizers),
+                                                                    ("scheduler", self.schedulers))
+        for what, objs in parts:
             saved = state.get(what)
             if not isinstance(saved, dict) or set(saved) != set(objs):
                 have = sorted(saved) if isinstance(saved, dict) else "none"

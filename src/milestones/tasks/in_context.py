@@ -108,6 +108,9 @@ class InContextTask(Task):
     def throughput(self, seconds: float) -> dict[str, float]:
         return {"tok_s": self.cfg.batch_size * self.seq_len / max(seconds, 1e-9)}
 
+    def fsdp_units(self, model: nn.Module) -> list[nn.Module]:
+        return list(model.blocks)  # type: ignore[arg-type]
+
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

@@ -205,6 +205,9 @@ class LanguageModelTask(Task):
         rate = tokens / max(seconds, 1e-9)
         return {"tok_s": rate, "mfu": self.flops_per_token * rate / self.peak if self.peak else 0.0}
 
+    def fsdp_units(self, model: nn.Module) -> list[nn.Module]:
+        return list(model.blocks)  # type: ignore[arg-type]
+
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

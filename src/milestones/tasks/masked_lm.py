@@ -214,6 +214,9 @@ class EncoderTask(Task):
     def build_optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"model": build_optimizer(self.cfg.optim, matrix_decay_groups(model))}
 
+    def fsdp_units(self, model: nn.Module) -> list[nn.Module]:
+        return list(model.layers)  # type: ignore[arg-type]
+
 
 class MaskedLMTask(EncoderTask):
     """Pre-training on `train` and `val` (Packed), with the tokenizer's special ids. A subclass
