@@ -15,6 +15,7 @@ from typing import Literal
 
 from ..core.config import settable
 from ..data import images
+from ..errors import UserError
 from ..optim import OptimConfig
 from ..tasks.classification import ClassificationConfig, ClassificationTask
 from .model import AlexNet, AlexNetConfig
@@ -35,9 +36,9 @@ PRESETS = {
                  model=dict(width=0.5, pool_after=(1,))),  # 8x8 digits keep a map through one pooling only
     "small": dict(steps=600, batch_size=128, eval_every=200, schedule="cosine"),
     # §4.1's augmentation: random 224 px patches of the 256 px images, their reflections, PCA lighting
-    "paper": dict(image_size=256, augment=dict(crop=224, flip=True, lighting=0.1), steps=450_000, batch_size=128,
-                  schedule="step", eval_every=5000,
-                  ckpt_every=5000, log_every=50, model=settable(AlexNetConfig.paper())),
+    "paper": dict(image_size=256, stream=True, augment=dict(crop=224, flip=True, lighting=0.1), steps=450_000,
+                  batch_size=128, schedule="step", eval_every=5000, ckpt_every=5000, log_every=50,
+                  model=settable(AlexNetConfig.paper())),
 }
 
 
@@ -47,6 +48,9 @@ class AlexNetTask(ClassificationTask):
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
+        if cfg.inputs == "mean_image" and self.streamed:
+            raise UserError("--inputs mean_image needs the training images in memory; drop --stream or use "
+                            "--inputs standardised")
         if cfg.inputs == "mean_image":
             self.data = images.mean_image_centred(self.data)
 

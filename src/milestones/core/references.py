@@ -32,7 +32,7 @@ from typing import Any
 from .config import fields_of, flatten, to_dict
 
 # Fields that change how a run is kept or shown, never what it computes.
-OPERATIONAL = ("ckpt_every", "keep_ckpts", "tensorboard", "device", "save_replay", "parallel")
+OPERATIONAL = ("ckpt_every", "keep_ckpts", "tensorboard", "device", "save_replay", "parallel", "loader_workers")
 FOLDER = "references"
 
 

@@ -269,34 +269,45 @@ def _images_by_class(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, classes
 
 
-def _read_images(files: list[Path], size: int | None) -> np.ndarray:
+GRAY_MODES = ("L", "1", "I;16")
+
+
+def open_image(f: Path):  # noqa: ANN201 - a PIL image, loaded
     from PIL import Image, UnidentifiedImageError
 
-    out = []
-    gray = True
-    imgs = []
-    for f in files:
-        try:
-            im = Image.open(f)
-            im.load()
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"cannot read image {f}: {e}") from None
-        gray &= im.mode in ("L", "1", "I;16")
-        imgs.append(im)
+    try:
+        im = Image.open(f)
+        im.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"cannot read image {f}: {e}") from None
+    return im
+
+
+def to_array(im, gray: bool, side: int | None) -> np.ndarray:  # noqa: ANN001
+    """A PIL image as uint8 (C, H, W): grey or RGB, resized to side x side (bilinear) if given."""
+    from PIL import Image
+
+    im = im.convert("L" if gray else "RGB")
+    if side is not None and im.size != (side, side):
+        im = im.resize((side, side), Image.BILINEAR)
+    a = np.asarray(im, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def _read_images(files: list[Path], size: int | None) -> np.ndarray:
+    imgs = [open_image(f) for f in files]
+    gray = all(im.mode in GRAY_MODES for im in imgs)
     sizes = {im.size for im in imgs}
     side = size or (None if len(sizes) == 1 else 32)
-    for im in imgs:
-        im = im.convert("L" if gray else "RGB")
-        if side is not None and im.size != (side, side):
-            im = im.resize((side, side), Image.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
-        out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return np.stack(out)
+    return np.stack([to_array(im, gray, side) for im in imgs])
 
 
-def load_image_folder(root: Path, size: int | None = None, unlabelled: bool = False) -> ImageData:
-    """An ImageFolder tree; with `unlabelled`, also a folder of images with no class folders (one
-    class, "unlabelled": for self-supervised pre-training)."""
+Files = tuple[list[Path], list[int], list[Path], list[int], int]
+
+
+def image_folder_files(root: Path, unlabelled: bool = False) -> Files:
+    """An ImageFolder tree's (train files, labels, test files, labels, classes), split as
+    load_image_folder splits it."""
     test_dir = next((root / n for n in ("test", "val", "valid") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and test_dir is not None:
         ftr, ytr, classes = _images_by_class(root / "train")
@@ -316,9 +327,15 @@ def load_image_folder(root: Path, size: int | None = None, unlabelled: bool = Fa
         fte, yte = [files[i] for i in te_i], list(yte_a)
     if not ftr or not fte:
         raise UserError(f"{root}: too few images to make a train and a test split")
+    return ftr, [int(y) for y in ytr], fte, [int(y) for y in yte], len(classes)
+
+
+def load_image_folder(root: Path, size: int | None = None, unlabelled: bool = False) -> ImageData:
+    """An ImageFolder tree; with `unlabelled`, also a folder of images with no class folders (one
+    class, "unlabelled": for self-supervised pre-training)."""
+    ftr, ytr, fte, yte, n_classes = image_folder_files(root, unlabelled)
     x_all = _read_images(ftr + fte, size)
-    return _make(root.name, x_all[:len(ftr)], np.asarray(ytr), x_all[len(ftr):], np.asarray(yte),
-                 len(classes))
+    return _make(root.name, x_all[:len(ftr)], np.asarray(ytr), x_all[len(ftr):], np.asarray(yte), n_classes)
 
 
 def load_path(path: str | Path, size: int | None = None, unlabelled: bool = False) -> ImageData:

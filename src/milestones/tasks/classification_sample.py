@@ -14,8 +14,8 @@ import torch
 
 from ..core.checkpoint import Loaded
 from ..core.figures import pyplot, save_figure
-from ..data import images
-from .classification import predict
+from ..data import images, stream
+from .classification import predict, streamed_logits
 
 
 @dataclass
@@ -42,10 +42,15 @@ def draw_example(ax, x: torch.Tensor) -> None:
 
 def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
     cfg = run.config
-    data = images.load(cfg.dataset, cfg.data, cfg.image_size)
-    xt, yt = data.all("test")
-    xt = cfg.augment.centre(xt)  # what evaluation fed the model: centre-cropped where training cropped
-    probs = predict(run.model, xt, torch.device("cpu")).softmax(1)
+    data = (stream.load(cfg.data, cfg.image_size) if cfg.stream and cfg.data else None) or \
+        images.load(cfg.dataset, cfg.data, cfg.image_size)
+    if isinstance(data, stream.FolderImages):  # decoded in chunks, never whole
+        logits, yt = streamed_logits(run.model, torch.device("cpu"), data, cfg.augment, "test", None,
+                                     cfg.loader_workers)
+    else:
+        xt, yt = data.all("test")
+        logits = predict(run.model, cfg.augment.centre(xt), torch.device("cpu"))  # as evaluation fed it
+    probs = logits.softmax(1)
     conf, pred = probs.max(1)
     picked = (pred != yt).nonzero().flatten() if opts.wrong else torch.arange(len(yt))
     picked = picked[: count or 16]
@@ -64,7 +69,8 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
         ax.axis("off")
     for ax, i in zip(axes.flat, picked.tolist()):
         ax.axis("on")
-        draw_example(ax, data.x_test[i])
+        draw_example(ax, data.decode(torch.tensor([i]), "test")[0] if isinstance(data, stream.FolderImages)
+                     else data.x_test[i])
         right = int(pred[i]) == int(yt[i])
         ax.set_title(f"{int(pred[i])} ({float(conf[i]):.0%})\ntrue {int(yt[i])}", fontsize=9,
                      color="#13795b" if right else "#b42318")
