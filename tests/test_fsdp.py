@@ -117,6 +117,12 @@ def test_a_sharded_run_exports_and_resumes_in_one_process(tmp_path, capsys):
     code, _, err = cli(capsys, "train", "gpt", "--preset", "tiny", "--init-from", run, "--steps", "2",
                        "--tensorboard", "false", "--out", tmp_path / "tuned")
     assert code == 0, err
+    shard = next((checkpoint.latest(run / "ckpt") / checkpoint.SHARDED).glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[:100])  # damaged: both readers say so in one line
+    for args in (("export", "gpt", "--run", run, "--to", tmp_path / "hf2"),
+                 ("train", "gpt", "--resume", "--steps", "12", "--out", run)):
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and "cannot read the shards in" in err and "damaged or truncated" in err, err
     code, _, err = cli(capsys, "train", "gpt", "--resume", "--parallel", "ddp", "--steps", "9", "--out", run)
     assert code == 2 and "parallel" in err
     code, _, err = cli(capsys, "train", "resnet", "--preset", "tiny", "--parallel", "fsdp", "--out", tmp_path / "r")

@@ -306,6 +306,7 @@ def read_sharded(ckpt: Path, part: str = "model") -> dict[str, torch.Tensor]:
     """One part ("model") of a sharded checkpoint, gathered whole in this process: every tensor at
     its full shape, whatever number of ranks wrote it."""
     import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.api import CheckpointException  # a BaseException: caught by name
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
     folder = str(ckpt / SHARDED)
@@ -317,9 +318,21 @@ def read_sharded(ckpt: Path, part: str = "model") -> dict[str, torch.Tensor]:
         with warnings.catch_warnings():  # DCP warns that it runs without a process group: intended here
             warnings.simplefilter("ignore")
             dcp.load({part: full}, checkpoint_id=folder)
-    except Exception as e:  # noqa: BLE001 - a damaged or partial folder of shards
-        raise UserError(f"cannot read the shards in {ckpt / SHARDED}: {str(e).splitlines()[0][:160]}") from None
+    except (Exception, CheckpointException) as e:  # noqa: BLE001 - a damaged or partial folder of shards
+        raise UserError(f"cannot read the shards in {ckpt / SHARDED}: {shard_error(e)}") from None
     return full
+
+
+def shard_error(e: BaseException) -> str:
+    """What went wrong reading shards, in words: DCP wraps each rank's error in its own exception."""
+    failures = getattr(e, "failures", None)
+    if isinstance(failures, dict) and failures:
+        err = next(iter(failures.values()))
+        if isinstance(err, tuple):  # (exception, traceback) in some versions
+            err = err[0]
+        said = str(err).splitlines()[0][:120] if str(err) else ""
+        return f"a file of them is damaged or truncated ({type(err).__name__}{': ' + said if said else ''})"
+    return str(e).splitlines()[0][:160] if str(e) else type(e).__name__
 
 
 def load_weights(ckpt: Path, model: torch.nn.Module, device: torch.device | str = "cpu") -> None:

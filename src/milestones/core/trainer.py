@@ -533,6 +533,7 @@ class Trainer:
         """The weights and the optimizers' state from a checkpoint's shards, on this run's ranks
         (DCP reshards them: the number of ranks may differ from the run that wrote them)."""
         import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.api import CheckpointException  # a BaseException: caught by name
         from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
         opts = list(self.optimizers.values())
@@ -541,9 +542,8 @@ class Trainer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 dcp.load({"model": weights, "optim": optimizer}, checkpoint_id=str(path / ckpt.SHARDED))
-        except Exception as e:  # noqa: BLE001 - damaged shards, or another model's
-            said = str(e).splitlines()[0][:160]
-            raise UserError(f"cannot read the shards in {path / ckpt.SHARDED}: {said}") from None
+        except (Exception, CheckpointException) as e:  # noqa: BLE001 - damaged shards, or another model's
+            raise UserError(f"cannot read the shards in {path / ckpt.SHARDED}: {ckpt.shard_error(e)}") from None
         set_state_dict(self.model, opts, model_state_dict=weights, optim_state_dict=optimizer)
 
     def _restore(self) -> None:
