@@ -1,10 +1,11 @@
 """THE training loop, shared by every milestone.
 
 A milestone supplies a `Task` (model, optimizers, batches, loss, evaluation); the `Trainer` owns
-everything else: device, seeding, bf16 autocast on CUDA, the shards of each step's batch
-(gradient accumulation and DDP ranks), clipping, the warm-up then cosine (step, inverse-sqrt)
-schedule, evaluation cadence, checkpoints and `--resume`, SIGTERM/SIGINT (save, then exit), the
-non-finite-loss guard and logging.
+everything else: device, seeding, autocast (`--amp`: bf16, or fp16 with a loss scaler per
+optimizer), the shards of each step's batch (gradient accumulation and the ranks of DDP or of
+FSDP, `--parallel`), `--sync-bn`, clipping, the warm-up then cosine (step, inverse-sqrt) schedule,
+evaluation cadence, checkpoints (sharded under FSDP) and `--resume`, SIGTERM/SIGINT (save, then
+exit), the non-finite-loss guard and logging.
 
 A task's optimizers come as a dict by name. Most tasks have one; GAN has two, and then each step
 runs one phase per optimizer in the dict's order (the discriminator's, then the generator's), each

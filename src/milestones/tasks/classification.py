@@ -121,14 +121,9 @@ class ClassificationTask(Task):
             return self._micro[shard.micro]
         if not self.augment.on:
             return super().batch(step, shard)
-        return self.shard_batch(step, shard)
-
-    def shard_batch(self, step: int, shard: Shard) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.sampler.global_batch(step)  # (B,)
         places = shard.take(torch.arange(len(idx)))
         x, y = self.examples(idx[places])
-        if not self.augment.on:
-            return x, y
         keys = step * self.cfg.batch_size + places
         return self.augment(x, self.cfg.seed, keys, self.components), y
 
