@@ -165,3 +165,15 @@ def assert_sigterm_resume_is_exact(name, overrides, stop_at, tmp_path):
     resumed = train(resumed_task, tmp_path / "cut", resume=True, verbose=False).model.state_dict()
     for k in full:
         assert torch.equal(full[k], resumed[k]), k
+
+
+def cifar_bin(folder, counts=(("data_batch_1.bin", 300), ("test_batch.bin", 50)), seed=0):
+    """A folder of CIFAR-10's binary files with random images and labels (`counts`: file name, rows)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in counts:
+        rows = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 255, (n, 3072))], axis=1)
+        (folder / name).write_bytes(rows.astype(np.uint8).tobytes())
+    return folder

@@ -72,16 +72,9 @@ def test_the_relu_claim_runs_on_a_users_cifar10(tmp_path, capsys):
     claim and the other milestones refuse --data in one line."""
     import json
 
-    import numpy as np
+    from conftest import cifar_bin, cli
 
-    from conftest import cli
-
-    rng = np.random.default_rng(0)
-    data = tmp_path / "cifar"
-    data.mkdir()
-    for name, n in (("data_batch_1.bin", 300), ("test_batch.bin", 50)):
-        rows = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 255, (n, 3072))], axis=1)
-        (data / name).write_bytes(rows.astype(np.uint8).tobytes())
+    data = cifar_bin(tmp_path / "cifar")
     code, out, err = cli(capsys, "reproduce", "alexnet", "--preset", "tiny", "--seeds", "1", "--data", data,
                          "--out", tmp_path / "rep")
     assert code == 0, err

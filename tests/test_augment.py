@@ -12,7 +12,7 @@ from milestones import registry
 from milestones.core.task import Shard
 from milestones.data.augment import ImageAugment, principal_components
 
-from conftest import cli
+from conftest import cifar_bin, cli
 
 
 def _same_image(n=64, c=3, size=8):
@@ -90,12 +90,7 @@ def test_training_batches_are_augmented_and_evaluation_is_not(name):
 
 
 def test_resnet20_trains_on_a_cifar10_folder_with_the_paper_recipe(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "cifar"
-    data.mkdir()
-    for name, n in (("data_batch_1.bin", 64), ("test_batch.bin", 20)):
-        rows = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 255, (n, 3072))], axis=1)
-        (data / name).write_bytes(rows.astype(np.uint8).tobytes())
+    data = cifar_bin(tmp_path / "cifar", (("data_batch_1.bin", 64), ("test_batch.bin", 20)))
     code, out, err = cli(capsys, "train", "resnet", "--preset", "paper", "--data", data, "--steps", "3",
                          "--batch-size", "16", "--log-every", "1", "--eval-every", "0", "--ckpt-every", "0",
                          "--tensorboard", "false", "--out", tmp_path / "run")

@@ -1,9 +1,6 @@
 """Mixed precision: `--amp` picks the autocast dtype; fp16 scales the loss, skips the steps whose
 gradients overflow (and stops as the NaN guard does when they overflow at every scale), and its
-checkpoints carry the loss scale, so a resumed fp16 run equals an uninterrupted one."""
-
-import os
-import signal
+checkpoints carry the loss scale, so a resumed fp16 run equals an uninterrupted one (tests/test_resume.py)."""
 
 import pytest
 import torch
@@ -11,7 +8,7 @@ import torch
 from milestones import registry
 from milestones.core import checkpoint
 from milestones.core.config import RunConfig
-from milestones.core.trainer import MAX_SKIPPED, Interrupted, NonFiniteLoss, Trainer, amp_dtype, train
+from milestones.core.trainer import MAX_SKIPPED, NonFiniteLoss, Trainer, amp_dtype, train
 
 
 def _cfg(**over):
@@ -42,27 +39,6 @@ def test_fp16_trains_with_a_loss_scale_and_only_fp16_has_one(tmp_path):
     off = train(m.make_task(_cfg(amp="off")), tmp_path / "off", verbose=False)
     assert "loss_scale" not in off.history[0]
     assert "amp" not in checkpoint.load_state(checkpoint.latest(tmp_path / "off" / "ckpt"))
-
-
-def test_fp16_sigterm_then_resume_equals_uninterrupted(tmp_path):
-    m = registry.get("adam")
-
-
-    full = train(m.make_task(_cfg()), tmp_path / "full", verbose=False).model.state_dict()
-    task = m.make_task(_cfg())
-    original = task.batch
-
-    def batch(step, shard):
-        if step == 10 and shard.micro == 0:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(step, shard)
-
-    task.batch = batch
-    with pytest.raises(Interrupted):
-        train(task, tmp_path / "cut", verbose=False)
-    resumed = train(m.make_task(_cfg()), tmp_path / "cut", resume=True, verbose=False).model.state_dict()
-    for k in full:
-        assert torch.equal(full[k], resumed[k]), k
 
 
 def test_overflowing_steps_are_skipped_and_the_scale_and_count_resume(tmp_path):

@@ -28,11 +28,12 @@ def _cfg(**over):
                                                        warmup_steps=3), **over})
 
 
-def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("amp", ["off", "fp16"])  # fp16: the loss scale comes back from the checkpoint too
+def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path, amp):
     m = registry.get("adam")
-    full = train(m.make_task(_cfg()), tmp_path / "full", verbose=False).model.state_dict()
+    full = train(m.make_task(_cfg(amp=amp)), tmp_path / "full", verbose=False).model.state_dict()
 
-    task = m.make_task(_cfg())
+    task = m.make_task(_cfg(amp=amp))
     original = task.batch
 
     def batch(step, shard):
@@ -44,7 +45,7 @@ def test_sigterm_then_resume_in_process_equals_uninterrupted(tmp_path):
     with pytest.raises(Interrupted) as info:
         train(task, tmp_path / "cut", verbose=False)
     assert info.value.path is not None and checkpoint.read_meta(info.value.path, "adam")["step"] == 11
-    resumed = train(m.make_task(_cfg()), tmp_path / "cut", resume=True, verbose=False).model.state_dict()
+    resumed = train(m.make_task(_cfg(amp=amp)), tmp_path / "cut", resume=True, verbose=False).model.state_dict()
     for k in full:
         assert torch.equal(full[k], resumed[k]), k
 

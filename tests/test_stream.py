@@ -15,7 +15,7 @@ from PIL import Image
 from milestones import registry
 from milestones.data import images, stream
 
-from conftest import cli
+from conftest import cifar_bin, cli
 
 
 def _folder(root, n, size, seed=0):
@@ -118,10 +118,5 @@ def test_what_streaming_does_not_take_is_one_line(tmp_path, capsys):
     code, _, err = cli(capsys, "train", "resnet", "--preset", "tiny", "--stream", "true", "--loader-workers", "-1",
                        "--out", tmp_path / "b")
     assert code == 2 and "--loader-workers must be at least 0" in err
-    cifar = tmp_path / "cifar"
-    cifar.mkdir()
-    for name, n in (("data_batch_1.bin", 40), ("test_batch.bin", 10)):
-        rows = np.concatenate([np.zeros((n, 1)), np.full((n, 3072), 7)], axis=1)
-        (cifar / name).write_bytes(rows.astype(np.uint8).tobytes())
-    assert stream.load(str(cifar)) is None  # CIFAR-10's files are read whole
+    assert stream.load(str(cifar_bin(tmp_path / "cifar"))) is None  # CIFAR-10's files are read whole
     assert registry.get("alexnet").config("paper", {}).stream
