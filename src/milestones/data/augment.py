@@ -55,6 +55,7 @@ class ImageAugment:
 
     @property
     def on(self) -> bool:
+        """Whether any augmentation is on."""
         return bool(self.pad or self.crop or self.flip or self.lighting)
 
     def problem(self, shape: tuple[int, ...]) -> str | None:
