@@ -6,8 +6,9 @@ A checkpoint is a folder `ckpt/step_000123/`:
     state.pt           optimizer, schedule, step, every RNG; loaded only with weights_only=True
     sharded/           instead of model.safetensors and the optimizer's state, under `--parallel
                        fsdp`: each rank's shards of both, written by torch.distributed.checkpoint
-                       (DCP), which reads them back on any number of ranks, or gathered whole in
-                       one process (`milestones.load`, `export`, `--init-from`)
+                       (DCP), which reads them back on this or another number of
+                       ranks, or gathered whole in one process (`milestones.load`,
+                       `export`, `--init-from`)
     meta.json          milestone, config, step, library versions
     COMPLETE           written last: a folder without it is ignored
 
