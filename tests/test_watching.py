@@ -113,3 +113,16 @@ def test_number_words_round_trip_to_their_reference():
         == 341_206_980
     assert number_of("hello world") is None and number_of("twenty twenty") is None
     assert reference_translation("four hundred and twelve", "fr") == "quatre cent douze"
+
+
+@pytest.mark.parametrize("name,opts", [("alexnet", ["--inputs", "mean_image"]),
+                                       ("resnet", ["--augment.pad", "1", "--augment.crop", "6"])])
+def test_sample_feeds_the_test_images_as_evaluation_does(name, opts, tmp_path, capsys):
+    """AlexNet's mean-image inputs and a cropped run's centre patches: `sample`'s accuracy is the run's."""
+    code, _, err = cli(capsys, "train", name, "--preset", "tiny", *opts, "--tensorboard", "false",
+                       "--out", tmp_path / "run")
+    assert code == 0, err
+    final = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    code, out, err = cli(capsys, "sample", name, "--run", tmp_path / "run", "--out", tmp_path / "s")
+    assert code == 0, err
+    assert f"test accuracy {final['test_acc']:.1%}" in out, (out.splitlines()[0], final["test_acc"])

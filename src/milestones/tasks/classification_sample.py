@@ -44,6 +44,8 @@ def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out
     cfg = run.config
     data = (stream.load(cfg.data, cfg.image_size) if cfg.stream and cfg.data else None) or \
         images.load(cfg.dataset, cfg.data, cfg.image_size)
+    if getattr(cfg, "inputs", "") == "mean_image":  # AlexNet's cuda-convnet inputs: as its training fed them
+        data = images.mean_image_centred(data)  # type: ignore[arg-type]
     if isinstance(data, stream.FolderImages):  # decoded in chunks, never whole
         logits, yt = streamed_logits(run.model, torch.device("cpu"), data, cfg.augment, "test", None,
                                      cfg.loader_workers)
