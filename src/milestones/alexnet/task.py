@@ -11,7 +11,7 @@ horizontal reflections and PCA lighting (§4.1; `--augment.crop 224 --augment.fl
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from ..core.config import settable
 from ..data import images
@@ -46,13 +46,14 @@ class AlexNetTask(ClassificationTask):
     name = "alexnet"
     model_class = AlexNet
 
-    def __init__(self, cfg: Config):
-        super().__init__(cfg)
-        if cfg.inputs == "mean_image" and self.streamed:
+    @staticmethod
+    def served(cfg: Config, data: Any) -> Any:  # type: ignore[override]
+        if cfg.inputs != "mean_image":
+            return data
+        if not isinstance(data, images.ImageData):
             raise UserError("--inputs mean_image needs the training images in memory; drop --stream or use "
                             "--inputs standardised")
-        if cfg.inputs == "mean_image":
-            self.data = images.mean_image_centred(self.data)
+        return images.mean_image_centred(data)
 
     def model_config(self) -> AlexNetConfig:
         shape = self.input_shape  # (C, H, W), cropped by --augment.crop, or (C, L)

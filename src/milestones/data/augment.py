@@ -107,11 +107,9 @@ class ImageAugment:
         return x[:, :, top:top + self.crop, left:left + self.crop]
 
 
-def principal_components(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues (C,) and eigenvectors (C, C, as columns) of the channels' covariance over every
-    pixel of images x (N, C, H, W)."""
-    pixels = x.transpose(0, 1).reshape(x.shape[1], -1).double()  # (C, N H W)
-    values, vectors = torch.linalg.eigh(torch.cov(pixels).reshape(x.shape[1], x.shape[1]))
+def principal_components(covariance: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (C,) and eigenvectors (C, C, as columns) of the channels' covariance (C, C)."""
+    values, vectors = torch.linalg.eigh(torch.as_tensor(covariance, dtype=torch.float64))
     return values.clamp_min(0).float(), vectors.float()
 
 

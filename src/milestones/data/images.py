@@ -29,6 +29,7 @@ import io
 import os
 import pickle
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -91,6 +92,17 @@ class ImageData:
         """The first `n_train` training examples (the split is already shuffled)."""
         return ImageData(self.name, self.x_train[:n_train], self.y_train[:n_train], self.x_test,
                          self.y_test, self.n_classes)
+
+
+def channel_moments(chunks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's mean (C,) and the channels' covariance (C, C) over every pixel of `chunks`,
+    arrays (C, pixels) taken one at a time and summed in float64 (no copy of them all at once)."""
+    n, s, ss = 0, 0.0, 0.0
+    for a in chunks:
+        a = a.astype(np.float64, copy=False)
+        n, s, ss = n + a.shape[1], s + a.sum(1), ss + a @ a.T
+    mean = s / n
+    return mean, (ss - n * np.outer(mean, mean)) / max(n - 1, 1)
 
 
 def mean_image_centred(data: ImageData) -> ImageData:

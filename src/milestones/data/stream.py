@@ -58,17 +58,11 @@ class FolderImages:
         self.side: int | None = size or (None if len(sizes) == 1 else 32)
         self.wh: tuple[int, int] = (self.side, self.side) if self.side else next(iter(sizes))
         c = 1 if self.gray else 3
-        n, s, ss = 0, np.zeros(c), np.zeros((c, c))
-        for i in pick:  # one image in memory at a time
-            a = self._array(images.open_image(ftr[i])).reshape(c, -1).astype(np.float64)  # (C, H W)
-            n += a.shape[1]
-            s += a.sum(1)
-            ss += a @ a.T
-        mean = s / n
-        cov = (ss - n * np.outer(mean, mean)) / max(n - 1, 1)  # the channels' covariance over pixels
+        mean, cov = images.channel_moments(  # one image in memory at a time, each (C, H W)
+            self._array(images.open_image(ftr[i])).reshape(c, -1) for i in pick)
         self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]  # (C, 1, 1)
         self.std = torch.tensor(np.sqrt(np.diag(cov)), dtype=torch.float32).clamp_min(1e-6)[:, None, None]
-        self.covariance = torch.tensor(cov / np.outer(self.std.flatten(), self.std.flatten()))  # standardised
+        self.covariance = cov / np.outer(self.std.flatten(), self.std.flatten())  # of the standardised channels
         self.sampled = len(pick)
 
     @property
@@ -103,10 +97,6 @@ class FolderImages:
         out.y_train = self.y_train[:n_train]
         return out
 
-    def principal_components(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eigenvalues (C,) and eigenvectors (C, C) of the standardised channels' covariance."""
-        values, vectors = torch.linalg.eigh(self.covariance)
-        return values.clamp_min(0).float(), vectors.float()
 
 
 def _header(f: Path) -> tuple[str, tuple[int, int]]:

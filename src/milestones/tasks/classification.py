@@ -81,7 +81,7 @@ class ClassificationTask(Task):
         if data is None and cfg.stream and cfg.data:
             data = stream.load(cfg.data, cfg.image_size)  # type: ignore[assignment]
         data = data or images.load(cfg.dataset, cfg.data, cfg.image_size)
-        self.data = data.subset(cfg.n_train) if cfg.n_train else data
+        self.data = self.served(cfg, data.subset(cfg.n_train) if cfg.n_train else data)
         self.streamed = isinstance(self.data, stream.FolderImages)
         self._loader: stream.StepLoader | None = None  # the streamed batches, made ahead
         self._micro: list[tuple[torch.Tensor, torch.Tensor]] = []  # this step's, one per micro-batch
@@ -93,10 +93,18 @@ class ClassificationTask(Task):
             raise UserError(f"{why} ({self.data.name})")
         self.components = None  # the channels' principal components, for PCA lighting
         if self.augment.lighting and self.streamed:
-            self.components = self.data.principal_components()  # type: ignore[union-attr]
-        elif self.augment.lighting:
-            n = min(PCA_SAMPLE, len(self.data.y_train))
-            self.components = principal_components(self.data.get(torch.arange(n), "train")[0])
+            self.components = principal_components(self.data.covariance)  # type: ignore[union-attr]
+        elif self.augment.lighting:  # the inputs as served, a chunk of 100 images at a time
+            n, c = min(PCA_SAMPLE, len(self.data.y_train)), self.data.shape[0]
+            _, cov = images.channel_moments(self.data.get(idx, "train")[0].transpose(0, 1).reshape(c, -1).numpy()
+                                            for idx in torch.arange(n).split(100))
+            self.components = principal_components(cov)
+
+    @staticmethod
+    def served(cfg: ClassificationConfig, data: Any) -> Any:
+        """The data as this task feeds it to the model (AlexNet's mean-image inputs); `sample` serves
+        a run's test images the same way."""
+        return data
 
     @property
     def input_shape(self) -> tuple[int, ...]:

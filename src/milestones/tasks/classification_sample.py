@@ -7,8 +7,10 @@ saw, and the confusion matrix `milestones evaluate` draws for every classifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,12 +42,12 @@ def draw_example(ax, x: torch.Tensor) -> None:
     ax.set_xticks([])
 
 
-def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path) -> None:
+def sample(run: Loaded, opts: Options, inputs: list[str], count: int | None, out: Path,
+           served: Callable[[Any, Any], Any] = lambda cfg, data: data) -> None:
     cfg = run.config
     data = (stream.load(cfg.data, cfg.image_size) if cfg.stream and cfg.data else None) or \
         images.load(cfg.dataset, cfg.data, cfg.image_size)
-    if getattr(cfg, "inputs", "") == "mean_image":  # AlexNet's cuda-convnet inputs: as its training fed them
-        data = images.mean_image_centred(data)  # type: ignore[arg-type]
+    data = served(cfg, data)  # as training fed the model (AlexNet's mean-image inputs)
     if isinstance(data, stream.FolderImages):  # decoded in chunks, never whole
         logits, yt = streamed_logits(run.model, torch.device("cpu"), data, cfg.augment, "test", None,
                                      cfg.loader_workers)
